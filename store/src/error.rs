@@ -1,0 +1,71 @@
+//! Store errors. Each variant that etcd also returns carries etcd's exact
+//! message (`etcdserver: ...`) and maps to etcd's gRPC status code in
+//! `grpc_code`, so every door reports the same error the same way.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("etcdserver: mvcc: required revision has been compacted")]
+    Compacted { compact_revision: i64 },
+    #[error("etcdserver: mvcc: required revision is a future revision")]
+    FutureRevision,
+    #[error("etcdserver: key is not provided")]
+    EmptyKey,
+    #[error("etcdserver: key not found")]
+    KeyNotFound,
+    #[error("etcdserver: too many operations in txn request")]
+    TooManyOps,
+    #[error("etcdserver: duplicate key given in txn request")]
+    DuplicateKey,
+    #[error("etcdserver: request is too large")]
+    RequestTooLarge,
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+    #[error("etcdserver: too large lease TTL")]
+    LeaseTtlTooLarge,
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    /// The storage backend failed (I/O, corruption). The request had no effect.
+    #[error("etcdserver: backend: {0}")]
+    Backend(String),
+    /// A remote etcd answered with an error we do not model.
+    #[error("{message}")]
+    Remote { code: GrpcCode, message: String },
+}
+
+/// The gRPC status codes etcd uses, without depending on tonic here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrpcCode {
+    InvalidArgument,
+    NotFound,
+    FailedPrecondition,
+    OutOfRange,
+    Unavailable,
+    Internal,
+    Unknown,
+}
+
+impl StoreError {
+    /// The gRPC code etcd sends for this error.
+    pub fn grpc_code(&self) -> GrpcCode {
+        match self {
+            StoreError::Compacted { .. } | StoreError::FutureRevision => GrpcCode::OutOfRange,
+            StoreError::LeaseTtlTooLarge => GrpcCode::OutOfRange,
+            StoreError::EmptyKey
+            | StoreError::KeyNotFound
+            | StoreError::TooManyOps
+            | StoreError::DuplicateKey
+            | StoreError::RequestTooLarge => GrpcCode::InvalidArgument,
+            StoreError::LeaseNotFound => GrpcCode::NotFound,
+            StoreError::LeaseExists => GrpcCode::FailedPrecondition,
+            StoreError::NoLeader | StoreError::Timeout => GrpcCode::Unavailable,
+            StoreError::Backend(_) => GrpcCode::Internal,
+            StoreError::Remote { code, .. } => *code,
+        }
+    }
+}

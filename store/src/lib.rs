@@ -1,0 +1,15 @@
+//! oxkube's key-value store: etcd's data model (one revision counter, per-key
+//! create/mod revision and version, leases, watches, compaction) behind one
+//! async trait, [`Kv`].
+//!
+//! - `kv`: the trait and its request/response types (the contract).
+//! - `error`: errors with etcd's messages and gRPC codes.
+//!
+//! What it does not own: Kubernetes objects (the apiserver stores JSON bytes
+//! under `/registry/...` keys and knows nothing else about the engine).
+
+pub mod error;
+pub mod kv;
+
+pub use error::{GrpcCode, StoreError};
+pub use kv::*;
