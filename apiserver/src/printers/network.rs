@@ -148,10 +148,17 @@ fn port_string(obj: &Value) -> String {
 }
 
 fn service(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let cluster_ip = arr_at(obj, &["spec", "clusterIPs"])
+    // Like the v1 conversion: clusterIPs wins, a lone clusterIP stands in for it.
+    let cluster_ip = match arr_at(obj, &["spec", "clusterIPs"])
         .first()
         .and_then(Value::as_str)
-        .unwrap_or("<none>");
+    {
+        Some(ip) => ip,
+        None => match str_at(obj, &["spec", "clusterIP"]) {
+            "" => "<none>",
+            ip => ip,
+        },
+    };
     vec![
         json!(name(obj)),
         json!(str_at(obj, &["spec", "type"])),
@@ -362,7 +369,8 @@ mod tests {
             (c[3].clone(), c[4].clone()),
             (json!("<pending>"), json!("<none>"))
         );
-        let headless = json!({"metadata": {"name": "h"}, "spec": {"type": "ClusterIP", "clusterIP": "None", "clusterIPs": ["None"]}});
+        let headless =
+            json!({"metadata": {"name": "h"}, "spec": {"type": "ClusterIP", "clusterIP": "None"}});
         assert_eq!(assert_shape("", "Service", &headless)[2], "None");
         let ext = json!({"metadata": {"name": "e"}, "spec": {"type": "ExternalName", "externalName": "db.example.com"}});
         let c = assert_shape("", "Service", &ext);

@@ -186,10 +186,11 @@ fn pod(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         _ => restarts.to_string(),
     };
 
-    let ip = arr_at(obj, &["status", "podIPs"])
-        .first()
-        .map(|p| str_at(p, &["ip"]))
-        .unwrap_or("");
+    // Like the v1 conversion: podIPs wins, a lone podIP stands in for it.
+    let ip = match arr_at(obj, &["status", "podIPs"]).first() {
+        Some(p) => str_at(p, &["ip"]),
+        None => str_at(obj, &["status", "podIP"]),
+    };
     let or_none = |s: &str| {
         if s.is_empty() {
             "<none>".to_string()
@@ -338,7 +339,7 @@ mod tests {
             "spec": {"initContainers": [{"name": "side", "restartPolicy": "Always"}],
                      "containers": [{"name": "app"}],
                      "readinessGates": [{"conditionType": "example.com/ready"}]},
-            "status": {"phase": "Pending", "nominatedNodeName": "node-b",
+            "status": {"phase": "Pending", "nominatedNodeName": "node-b", "podIP": "10.0.0.9",
                 "conditions": [{"type": "Initialized", "status": "True"},
                                {"type": "example.com/ready", "status": "False"}],
                 "initContainerStatuses": [{"name": "side", "restartCount": 2, "started": true, "ready": true,
@@ -350,6 +351,7 @@ mod tests {
         assert_eq!(c[1], "1/2");
         assert_eq!(c[2], "ContainerCreating");
         assert_eq!(c[3], "2 (30s ago)");
+        assert_eq!(c[5], "10.0.0.9");
         assert_eq!(c[7], "node-b");
         assert_eq!(c[8], "0/1");
     }
