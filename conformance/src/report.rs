@@ -1,0 +1,371 @@
+//! Results and their renderings: the terminal table, JUnit XML, Markdown.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{ConformanceError, upstream};
+
+/// How one test ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+/// One executed (or skipped) test.
+#[derive(Debug, Clone)]
+pub struct TestReport {
+    pub name: &'static str,
+    pub area: &'static str,
+    /// Covers an upstream conformance codename (otherwise an extra check).
+    pub upstream: bool,
+    pub outcome: Outcome,
+    pub duration: Duration,
+}
+
+impl TestReport {
+    /// The progress line printed when the test ends.
+    pub fn line(&self) -> String {
+        let secs = self.duration.as_secs_f64();
+        match &self.outcome {
+            Outcome::Passed => format!("PASS [{secs:.1}s] {}", self.name),
+            Outcome::Failed(why) => format!("FAIL [{secs:.1}s] {}\n     {why}", self.name),
+            Outcome::Skipped(why) => format!("SKIP {} ({why})", self.name),
+        }
+    }
+}
+
+/// Counts for one SIG area.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AreaSummary {
+    pub area: String,
+    /// Upstream conformance tests in this area (whole list).
+    pub upstream_total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// Selected upstream tests with no test here.
+    pub not_covered: usize,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// Selected upstream codenames with no test here.
+    pub not_covered: Vec<&'static str>,
+    pub tests: Vec<TestReport>,
+    pub areas: Vec<AreaSummary>,
+    /// `gitVersion` the server reported.
+    pub server_version: String,
+}
+
+impl Summary {
+    pub fn new(
+        mut tests: Vec<TestReport>,
+        not_covered: Vec<&'static str>,
+        server_version: String,
+    ) -> Self {
+        tests.sort_by(|a, b| a.name.cmp(b.name));
+        let mut areas: BTreeMap<String, AreaSummary> = BTreeMap::new();
+        for u in upstream::UPSTREAM {
+            areas.entry(u.area.to_string()).or_default().upstream_total += 1;
+        }
+        for name in &not_covered {
+            let area = upstream::area_of(name).unwrap_or("other");
+            areas.entry(area.to_string()).or_default().not_covered += 1;
+        }
+        let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+        for t in &tests {
+            let a = areas.entry(t.area.to_string()).or_default();
+            match t.outcome {
+                Outcome::Passed => {
+                    a.passed += 1;
+                    passed += 1;
+                }
+                Outcome::Failed(_) => {
+                    a.failed += 1;
+                    failed += 1;
+                }
+                Outcome::Skipped(_) => {
+                    a.skipped += 1;
+                    skipped += 1;
+                }
+            }
+        }
+        let areas = areas
+            .into_iter()
+            .map(|(area, mut s)| {
+                s.area = area;
+                s
+            })
+            .collect();
+        Self {
+            passed,
+            failed,
+            skipped,
+            not_covered,
+            tests,
+            areas,
+            server_version,
+        }
+    }
+
+    /// The last line of the output, which CI's log reader looks for.
+    pub fn final_line(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
+    }
+
+    fn totals(&self) -> AreaSummary {
+        let mut t = AreaSummary {
+            area: "total".to_string(),
+            ..AreaSummary::default()
+        };
+        for a in &self.areas {
+            t.upstream_total += a.upstream_total;
+            t.passed += a.passed;
+            t.failed += a.failed;
+            t.skipped += a.skipped;
+            t.not_covered += a.not_covered;
+        }
+        t
+    }
+}
+
+/// The human summary: failures and skips with their reasons, then the table.
+pub fn render_table(summary: &Summary) -> String {
+    let mut out = String::new();
+    let failed: Vec<_> = summary
+        .tests
+        .iter()
+        .filter(|t| matches!(t.outcome, Outcome::Failed(_)))
+        .collect();
+    if !failed.is_empty() {
+        out.push_str("\nFailed:\n");
+        for t in failed {
+            if let Outcome::Failed(why) = &t.outcome {
+                let _ = writeln!(out, "  {}\n      {why}", t.name);
+            }
+        }
+    }
+    let skipped: Vec<_> = summary
+        .tests
+        .iter()
+        .filter(|t| matches!(t.outcome, Outcome::Skipped(_)))
+        .collect();
+    if !skipped.is_empty() {
+        out.push_str("\nSkipped:\n");
+        for t in skipped {
+            if let Outcome::Skipped(why) = &t.outcome {
+                let _ = writeln!(out, "  {} ({why})", t.name);
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<22} {:>8} {:>7} {:>7} {:>8} {:>12}",
+        "AREA", "UPSTREAM", "PASSED", "FAILED", "SKIPPED", "NOT COVERED"
+    );
+    let rows = summary.areas.iter().cloned().chain([summary.totals()]);
+    for a in rows {
+        let _ = writeln!(
+            out,
+            "{:<22} {:>8} {:>7} {:>7} {:>8} {:>12}",
+            a.area, a.upstream_total, a.passed, a.failed, a.skipped, a.not_covered
+        );
+    }
+    out
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML: one `testsuite`, one `testcase` per test (classname = SIG area).
+pub fn render_junit(summary: &Summary) -> String {
+    let total: f64 = summary.tests.iter().map(|t| t.duration.as_secs_f64()).sum();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{total:.3}\">",
+        summary.tests.len(),
+        summary.failed,
+        summary.skipped
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"oxkube-conformance\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{total:.3}\">",
+        summary.tests.len(),
+        summary.failed,
+        summary.skipped
+    );
+    for t in &summary.tests {
+        let head = format!(
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
+            xml_escape(t.name),
+            xml_escape(t.area),
+            t.duration.as_secs_f64()
+        );
+        match &t.outcome {
+            Outcome::Passed => {
+                let _ = writeln!(out, "{head}/>");
+            }
+            Outcome::Failed(why) => {
+                let _ = writeln!(
+                    out,
+                    "{head}>\n      <failure message=\"{0}\" type=\"Failure\">{0}</failure>\n    </testcase>",
+                    xml_escape(why)
+                );
+            }
+            Outcome::Skipped(why) => {
+                let _ = writeln!(
+                    out,
+                    "{head}>\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    xml_escape(why)
+                );
+            }
+        }
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), ConformanceError> {
+    std::fs::write(path, text).map_err(|source| ConformanceError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes the JUnit XML report.
+pub fn write_junit(summary: &Summary, path: &Path) -> Result<(), ConformanceError> {
+    write_file(path, &render_junit(summary))
+}
+
+fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The Markdown report (the body of `docs/conformance.md`).
+pub fn render_markdown(summary: &Summary) -> String {
+    let mut out = String::new();
+    out.push_str("# Conformance\n\n");
+    out.push_str(
+        "`oxkube conformance` runs behaviour tests against any cluster reachable through a \
+         kubeconfig. Each test covers one upstream conformance test of Kubernetes 1.33, named by \
+         its codename from upstream's `test/conformance/testdata/conformance.yaml`; a few extra \
+         checks (marked *extra*) cover behaviour with no upstream entry. Tests check what the API \
+         returns, so a run against kube-apiserver and one against oxkube mean the same.\n\n",
+    );
+    out.push_str("## Regenerating this file\n\n");
+    out.push_str(
+        "Start a server (`oxkube server --data-dir /tmp/conf --secure-port 16443`), then:\n\n\
+         ```sh\n\
+         OXKUBE_CONFORMANCE_REPORT_MD=docs/conformance.md oxkube conformance --kubeconfig /tmp/conf/admin.kubeconfig\n\
+         ```\n\n\
+         `--focus`/`--skip` (regexes on the codename), `--junit FILE` and `--parallel N` work as usual. \
+         The upstream list is regenerated with \
+         `python3 conformance/tools/gen_upstream.py conformance.yaml > conformance/src/upstream_data.rs`.\n\n",
+    );
+    let _ = writeln!(
+        out,
+        "## Last run\n\nServer `{}`: **{}**.\n",
+        summary.server_version,
+        summary.final_line()
+    );
+    out.push_str("| Area | Upstream | Passed | Failed | Skipped | Not covered |\n");
+    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: |\n");
+    for a in summary.areas.iter().cloned().chain([summary.totals()]) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            a.area, a.upstream_total, a.passed, a.failed, a.skipped, a.not_covered
+        );
+    }
+    out.push_str("\n## Tests\n\n| Test | Result |\n| --- | --- |\n");
+    for t in &summary.tests {
+        let result = match &t.outcome {
+            Outcome::Passed => "passed".to_string(),
+            Outcome::Failed(why) => format!("**failed**: {}", md_cell(why)),
+            Outcome::Skipped(why) => format!("skipped: {}", md_cell(why)),
+        };
+        let extra = if t.upstream { "" } else { " *(extra)*" };
+        let _ = writeln!(out, "| `{}`{extra} | {result} |", md_cell(t.name));
+    }
+    let _ = writeln!(
+        out,
+        "\n## Not yet covered ({})\n",
+        summary.not_covered.len()
+    );
+    for name in &summary.not_covered {
+        let _ = writeln!(out, "- `{name}`");
+    }
+    out
+}
+
+/// Writes the Markdown report to `path`.
+pub fn write_markdown(summary: &Summary, path: &Path) -> Result<(), ConformanceError> {
+    write_file(path, &render_markdown(summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(name: &'static str, outcome: Outcome) -> TestReport {
+        TestReport {
+            name,
+            area: upstream::area_of(name).unwrap_or("other"),
+            upstream: true,
+            outcome,
+            duration: Duration::from_millis(1500),
+        }
+    }
+
+    #[test]
+    fn counts_and_final_line() {
+        let s = Summary::new(
+            vec![
+                report("[sig-node] a", Outcome::Passed),
+                report("[sig-node] b", Outcome::Failed("x <y>".into())),
+                report(
+                    "[sig-apps] c",
+                    Outcome::Skipped("no schedulable nodes".into()),
+                ),
+            ],
+            vec!["[sig-apps] d"],
+            "v1.33.0".into(),
+        );
+        assert_eq!(s.final_line(), "1 passed, 1 failed, 1 skipped");
+        let node = s.areas.iter().find(|a| a.area == "sig-node");
+        assert_eq!(node.map(|a| (a.passed, a.failed)), Some((1, 1)));
+        let apps = s.areas.iter().find(|a| a.area == "sig-apps");
+        assert_eq!(apps.map(|a| (a.skipped, a.not_covered)), Some((1, 1)));
+        let xml = render_junit(&s);
+        assert!(xml.contains("x &lt;y&gt;"));
+        assert!(xml.contains("<skipped message=\"no schedulable nodes\"/>"));
+        let md = render_markdown(&s);
+        assert!(md.contains("- `[sig-apps] d`"));
+        assert!(render_table(&s).contains("total"));
+    }
+}

@@ -1,0 +1,211 @@
+//! Selection, node detection, and parallel execution of the tests.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use regex::Regex;
+use tracing::{Instrument, info, warn};
+
+use crate::framework::{Ctx, TestCase, TestError};
+use crate::report::{Outcome, Summary, TestReport};
+use crate::{ConformanceError, RunOptions, suites, upstream};
+
+/// Label put on every namespace the runner creates.
+pub const NAMESPACE_LABEL: &str = "conformance.oxkube.io/run";
+
+/// Which codenames a run selects.
+#[derive(Debug, Default)]
+pub struct Filter {
+    focus: Option<Regex>,
+    skip: Option<Regex>,
+}
+
+impl Filter {
+    pub fn new(focus: Option<&str>, skip: Option<&str>) -> Result<Self, ConformanceError> {
+        let compile = |flag: &'static str, re: Option<&str>| {
+            re.map(Regex::new)
+                .transpose()
+                .map_err(|source| ConformanceError::Regex { flag, source })
+        };
+        Ok(Self {
+            focus: compile("--focus", focus)?,
+            skip: compile("--skip", skip)?,
+        })
+    }
+
+    pub fn selects(&self, name: &str) -> bool {
+        self.focus.as_ref().is_none_or(|re| re.is_match(name))
+            && !self.skip.as_ref().is_some_and(|re| re.is_match(name))
+    }
+}
+
+async fn client_for(path: &std::path::Path) -> Result<Client, ConformanceError> {
+    let kubeconfig =
+        Kubeconfig::read_from(path).map_err(|source| ConformanceError::Kubeconfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|source| ConformanceError::Kubeconfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Client::try_from(config).map_err(ConformanceError::Client)
+}
+
+/// Why node-needing tests cannot run, or `None` when some node is Ready,
+/// schedulable and free of NoSchedule/NoExecute taints.
+pub fn no_nodes_reason(nodes: &[Node]) -> Option<String> {
+    let usable = nodes.iter().any(|node| {
+        let spec = node.spec.as_ref();
+        let unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|taints| {
+            taints
+                .iter()
+                .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+        });
+        let ready = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|conds| {
+                conds
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            });
+        ready && !unschedulable && !tainted
+    });
+    if usable {
+        None
+    } else if nodes.is_empty() {
+        Some("no schedulable nodes (the cluster has no Node objects)".to_string())
+    } else {
+        Some(format!(
+            "no schedulable nodes ({} node(s), none Ready, schedulable and untainted)",
+            nodes.len()
+        ))
+    }
+}
+
+pub(crate) async fn run_suite(options: &RunOptions) -> Result<Summary, ConformanceError> {
+    let filter = Filter::new(options.focus.as_deref(), options.skip.as_deref())?;
+    let client = client_for(&options.kubeconfig).await?;
+    let version = client
+        .apiserver_version()
+        .await
+        .map_err(|source| ConformanceError::Cluster {
+            what: "GET /version",
+            source,
+        })?;
+    info!(major = %version.major, minor = %version.minor, git = %version.git_version, "cluster reached");
+
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| ConformanceError::Cluster {
+            what: "listing nodes",
+            source,
+        })?;
+    let node_gap = no_nodes_reason(&nodes.items);
+
+    let selected: Vec<TestCase> = suites::all()
+        .into_iter()
+        .filter(|t| filter.selects(t.name))
+        .collect();
+    let not_covered: Vec<&'static str> = upstream::UPSTREAM
+        .iter()
+        .filter(|u| filter.selects(u.codename))
+        .filter(|u| !suites::all().iter().any(|t| t.name == u.codename))
+        .map(|u| u.codename)
+        .collect();
+    info!(
+        tests = selected.len(),
+        parallel = options.parallel,
+        "starting"
+    );
+
+    let parallel = options.parallel.max(1);
+    let results: Vec<TestReport> = futures::stream::iter(selected)
+        .map(|test| {
+            let client = client.clone();
+            let node_gap = node_gap.clone();
+            async move { run_one(client, test, node_gap).await }
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+
+    Ok(Summary::new(results, not_covered, version.git_version))
+}
+
+async fn run_one(client: Client, test: TestCase, node_gap: Option<String>) -> TestReport {
+    let started = Instant::now();
+    let outcome = match (test.needs_nodes, node_gap) {
+        (true, Some(reason)) => Outcome::Skipped(reason),
+        _ => execute(client, &test).await,
+    };
+    let report = TestReport {
+        name: test.name,
+        area: test.area(),
+        upstream: test.upstream,
+        outcome,
+        duration: started.elapsed(),
+    };
+    println!("{}", report.line());
+    report
+}
+
+async fn execute(client: Client, test: &TestCase) -> Outcome {
+    let ns = match create_namespace(&client).await {
+        Ok(ns) => ns,
+        Err(err) => return Outcome::Failed(format!("creating the test namespace: {err}")),
+    };
+    let span = tracing::info_span!("test", name = test.name, namespace = %ns);
+    let ctx = Ctx::new(client.clone(), ns.clone());
+    let body = (test.run)(ctx.clone()).instrument(span);
+    let outcome = match tokio::time::timeout(test.timeout, body).await {
+        Ok(Ok(())) => Outcome::Passed,
+        Ok(Err(TestError::Skip(reason))) => Outcome::Skipped(reason),
+        Ok(Err(err)) => Outcome::Failed(err.to_string()),
+        Err(_) => Outcome::Failed(format!("timed out after {}s", test.timeout.as_secs())),
+    };
+    ctx.run_cleanups().await;
+    delete_namespace(&client, &ns).await;
+    outcome
+}
+
+async fn create_namespace(client: &Client) -> Result<String, kube::Error> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            generate_name: Some("conformance-".to_string()),
+            labels: Some([(NAMESPACE_LABEL.to_string(), "true".to_string())].into()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    let created = api.create(&PostParams::default(), &ns).await?;
+    Ok(created.metadata.name.unwrap_or_default())
+}
+
+async fn delete_namespace(client: &Client, ns: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    // The namespace is left to terminate in the background; a test that
+    // needs the deletion to complete waits for it itself.
+    let attempt = tokio::time::timeout(
+        Duration::from_secs(20),
+        api.delete(ns, &DeleteParams::default()),
+    )
+    .await;
+    match attempt {
+        Ok(Ok(_)) => {}
+        Ok(Err(kube::Error::Api(s))) if s.is_not_found() => {}
+        Ok(Err(err)) => warn!(%ns, %err, "deleting the test namespace failed"),
+        Err(_) => warn!(%ns, "deleting the test namespace timed out"),
+    }
+}
