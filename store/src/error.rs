@@ -20,6 +20,12 @@ pub enum StoreError {
     DuplicateKey,
     #[error("etcdserver: request is too large")]
     RequestTooLarge,
+    /// `ignore_value` set together with a non-empty value.
+    #[error("etcdserver: value is provided")]
+    ValueProvided,
+    /// `ignore_lease` set together with a non-zero lease.
+    #[error("etcdserver: lease is provided")]
+    LeaseProvided,
     #[error("etcdserver: requested lease not found")]
     LeaseNotFound,
     #[error("etcdserver: lease already exists")]
@@ -60,7 +66,9 @@ impl StoreError {
             | StoreError::KeyNotFound
             | StoreError::TooManyOps
             | StoreError::DuplicateKey
-            | StoreError::RequestTooLarge => GrpcCode::InvalidArgument,
+            | StoreError::RequestTooLarge
+            | StoreError::ValueProvided
+            | StoreError::LeaseProvided => GrpcCode::InvalidArgument,
             StoreError::LeaseNotFound => GrpcCode::NotFound,
             StoreError::LeaseExists => GrpcCode::FailedPrecondition,
             StoreError::NoLeader | StoreError::Timeout => GrpcCode::Unavailable,

@@ -4,12 +4,16 @@
 //!
 //! - `kv`: the trait and its request/response types (the contract).
 //! - `error`: errors with etcd's messages and gRPC codes.
+//! - `mvcc`: the embedded engine (revisions, key index, watches, leases) on
+//!   RocksDB.
 //!
 //! What it does not own: Kubernetes objects (the apiserver stores JSON bytes
 //! under `/registry/...` keys and knows nothing else about the engine).
 
 pub mod error;
 pub mod kv;
+pub mod mvcc;
 
 pub use error::{GrpcCode, StoreError};
 pub use kv::*;
+pub use mvcc::{Engine, EngineOptions};

@@ -1,0 +1,173 @@
+//! RocksDB access: opening the database with the engine's column families,
+//! synced batch writes, record reads by revision, ordered history scans,
+//! metadata and lease records. Knows bytes and revisions, not requests.
+
+use std::path::Path;
+
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
+    WriteBatch, WriteOptions,
+};
+
+use crate::error::StoreError;
+
+use super::codec::{self, Record};
+use super::revision::{REVISION_LEN, Revision};
+
+/// History records keyed by revision.
+pub const CF_HISTORY: &str = "history";
+/// Engine metadata (revision, compact revision, applied writes, term).
+pub const CF_META: &str = "meta";
+/// Granted leases keyed by id.
+pub const CF_LEASE: &str = "lease";
+
+pub const META_REVISION: &[u8] = b"revision";
+pub const META_COMPACT_REVISION: &[u8] = b"compact_revision";
+pub const META_APPLIED: &[u8] = b"applied_index";
+pub const META_TERM: &[u8] = b"term";
+
+pub fn backend_error(err: rocksdb::Error) -> StoreError {
+    StoreError::Backend(err.into_string())
+}
+
+pub struct Backend {
+    db: DB,
+    sync_writes: WriteOptions,
+}
+
+impl Backend {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(DBCompressionType::Lz4);
+        opts.increase_parallelism(2);
+        let cfs = [CF_HISTORY, CF_META, CF_LEASE].map(|name| {
+            let mut cf_opts = Options::default();
+            cf_opts.set_compression_type(DBCompressionType::Lz4);
+            ColumnFamilyDescriptor::new(name, cf_opts)
+        });
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend_error)?;
+        let mut sync_writes = WriteOptions::default();
+        sync_writes.set_sync(true);
+        Ok(Backend { db, sync_writes })
+    }
+
+    pub fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::Backend(format!("column family {name} missing")))
+    }
+
+    /// Writes `batch` and waits until it is in the fsynced WAL.
+    pub fn write_durable(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.db
+            .write_opt(batch, &self.sync_writes)
+            .map_err(backend_error)
+    }
+
+    /// Writes `batch` without waiting for the disk (compaction garbage
+    /// removal, which is redone on open if lost).
+    pub fn write_lazy(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.db.write(batch).map_err(backend_error)
+    }
+
+    pub fn meta_i64(&self, name: &[u8]) -> Result<Option<i64>, StoreError> {
+        let cf = self.cf(CF_META)?;
+        match self.db.get_pinned_cf(cf, name).map_err(backend_error)? {
+            None => Ok(None),
+            Some(bytes) => {
+                let arr: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {
+                    StoreError::Backend(format!(
+                        "corrupt meta value {}",
+                        String::from_utf8_lossy(name)
+                    ))
+                })?;
+                Ok(Some(i64::from_le_bytes(arr)))
+            }
+        }
+    }
+
+    /// The records stored at `revs`, in the same order; `None` where a
+    /// record is gone (compacted away).
+    pub fn records(&self, revs: &[Revision]) -> Result<Vec<Option<Record>>, StoreError> {
+        let cf = self.cf(CF_HISTORY)?;
+        let keys: Vec<[u8; REVISION_LEN]> = revs.iter().map(|r| r.to_bytes()).collect();
+        let found = self
+            .db
+            .batched_multi_get_cf(cf, keys.iter().map(|k| &k[..]), false);
+        revs.iter()
+            .zip(found)
+            .map(|(rev, got)| match got.map_err(backend_error)? {
+                Some(bytes) => codec::decode(*rev, &bytes).map(Some),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
+    /// Visits history records from revision `from` on, in revision order,
+    /// until `visit` returns `false`. The scan sees one point in time.
+    pub fn scan_history(
+        &self,
+        from: Revision,
+        mut visit: impl FnMut(Revision, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let cf = self.cf(CF_HISTORY)?;
+        let start = from.to_bytes();
+        let iter = self
+            .db
+            .iterator_cf(cf, IteratorMode::From(&start, Direction::Forward));
+        for item in iter {
+            let (key, value) = item.map_err(backend_error)?;
+            let rev = Revision::from_bytes(&key)
+                .ok_or_else(|| StoreError::Backend("corrupt history key".to_string()))?;
+            if !visit(rev, &value)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every persisted lease as `(id, granted ttl)`.
+    pub fn leases(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        let cf = self.cf(CF_LEASE)?;
+        self.db
+            .iterator_cf(cf, IteratorMode::Start)
+            .map(|item| {
+                let (key, value) = item.map_err(backend_error)?;
+                codec::decode_lease(&key, &value)
+            })
+            .collect()
+    }
+
+    /// `(total, in use)` bytes: SST files plus memtables, and RocksDB's
+    /// estimate of the live part.
+    pub fn size(&self) -> Result<(i64, i64), StoreError> {
+        let mut total = 0u64;
+        let mut live = 0u64;
+        for name in [CF_HISTORY, CF_META, CF_LEASE] {
+            let cf = self.cf(name)?;
+            let prop = |p: &str| -> Result<u64, StoreError> {
+                Ok(self
+                    .db
+                    .property_int_value_cf(cf, p)
+                    .map_err(backend_error)?
+                    .unwrap_or(0))
+            };
+            let sst = prop("rocksdb.total-sst-files-size")?;
+            let mem = prop("rocksdb.cur-size-all-mem-tables")?;
+            total += sst + mem;
+            live += prop("rocksdb.estimate-live-data-size")? + mem;
+        }
+        Ok((total as i64, live.min(total) as i64))
+    }
+
+    /// Rewrites every column family to drop deleted data (defragment).
+    pub fn compact_all(&self) -> Result<(), StoreError> {
+        for name in [CF_HISTORY, CF_META, CF_LEASE] {
+            let cf = self.cf(name)?;
+            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+}

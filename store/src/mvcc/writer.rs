@@ -1,0 +1,648 @@
+//! The single writer thread and its group commit. It takes every write
+//! request waiting in its queue, applies them in order on top of the
+//! published state (each request that changes keys gets the next
+//! revision), writes one synced RocksDB batch, then publishes the changes
+//! to readers, the lessor and watchers, and only then replies. Readers never
+//! see a change before it is durable, nor part of a txn.
+
+use std::collections::{BTreeMap, HashSet};
+use std::mem;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use rocksdb::{ColumnFamily, WriteBatch};
+use tokio::sync::{oneshot, watch};
+
+use crate::error::StoreError;
+use crate::kv::{
+    DeleteRangeRequest, DeleteRangeResponse, EventType, KeyValue, LeaseGrantResponse, PutRequest,
+    PutResponse, RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
+};
+
+use super::backend::{
+    CF_HISTORY, CF_LEASE, CF_META, META_APPLIED, META_COMPACT_REVISION, META_REVISION,
+};
+use super::codec;
+use super::eventlog::{RevEvents, StoredEvent};
+use super::index::Index;
+use super::keyrange::KeyRange;
+use super::lease::{LeaseIdGen, MAX_LEASE_TTL};
+use super::range;
+use super::revision::Revision;
+use super::shared::Shared;
+use super::txn;
+use super::view::{State, View};
+
+/// Most requests in one commit group.
+const MAX_GROUP: usize = 1024;
+
+pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A request for the writer.
+pub enum WriteCmd {
+    Put(PutRequest, Reply<PutResponse>),
+    Delete(DeleteRangeRequest, Reply<DeleteRangeResponse>),
+    Txn(TxnRequest, Reply<TxnResponse>),
+    LeaseGrant {
+        id: i64,
+        ttl: i64,
+        reply: Reply<LeaseGrantResponse>,
+    },
+    LeaseRevoke {
+        id: i64,
+        reply: Reply<ResponseHeader>,
+    },
+    /// Answers with the forgotten revisions, to be removed from disk.
+    Compact {
+        rev: i64,
+        reply: Reply<(ResponseHeader, Vec<Revision>)>,
+    },
+    Shutdown,
+}
+
+impl WriteCmd {
+    /// Whether the request must not join a group that already holds
+    /// undurable changes: it depends on the exact published state.
+    fn starts_group(&self, published: i64) -> bool {
+        match self {
+            WriteCmd::Txn(req, _) => txn::reads_above(req, published),
+            WriteCmd::LeaseRevoke { .. } | WriteCmd::Compact { .. } | WriteCmd::Shutdown => true,
+            WriteCmd::Put(..) | WriteCmd::Delete(..) | WriteCmd::LeaseGrant { .. } => false,
+        }
+    }
+}
+
+/// Runs the writer until [`WriteCmd::Shutdown`] or until every sender is
+/// gone. Dropping `published_tx` on exit ends every watch.
+pub fn run(shared: Arc<Shared>, rx: Receiver<WriteCmd>, published_tx: watch::Sender<i64>) {
+    let mut ids = LeaseIdGen::new(shared.member_id);
+    let mut carry: Option<WriteCmd> = None;
+    loop {
+        let first = match carry.take() {
+            Some(cmd) => cmd,
+            None => match rx.recv() {
+                Ok(cmd) => cmd,
+                Err(_) => break,
+            },
+        };
+        let alone = match first {
+            WriteCmd::Shutdown => break,
+            WriteCmd::Compact { rev, reply } => {
+                let _ = reply.send(compact(&shared, rev));
+                continue;
+            }
+            WriteCmd::LeaseRevoke { .. } => true,
+            _ => false,
+        };
+        let outcome = {
+            let state = shared.state();
+            let mut group = Group::new(&shared, &state, &mut ids);
+            group.apply(first);
+            while !alone && group.replies.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(cmd) if cmd.starts_group(state.rev) => {
+                        carry = Some(cmd);
+                        break;
+                    }
+                    Ok(cmd) => group.apply(cmd),
+                    Err(_) => break,
+                }
+            }
+            group.finish()
+        };
+        commit(&shared, &published_tx, outcome);
+    }
+    tracing::debug!("store writer stopped");
+}
+
+type Pending = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// A key's overlay entry before a change (`None`: it had none), to undo a
+/// request that failed half-way.
+type Undo = (Vec<u8>, Option<Option<Arc<KeyValue>>>);
+
+/// What a group leaves to commit.
+struct Outcome {
+    batch: WriteBatch,
+    durable: bool,
+    rev: i64,
+    revs: Vec<Arc<RevEvents>>,
+    grants: Vec<(i64, i64)>,
+    revokes: Vec<i64>,
+    replies: Vec<Pending>,
+    applied: u64,
+}
+
+/// Requests applied on top of the published state, not yet durable.
+struct Group<'a> {
+    shared: &'a Shared,
+    state: &'a State,
+    ids: &'a mut LeaseIdGen,
+    history_cf: Option<&'a ColumnFamily>,
+    lease_cf: Option<&'a ColumnFamily>,
+    /// Latest values of keys changed in this group (`None`: deleted).
+    overlay: BTreeMap<Vec<u8>, Option<Arc<KeyValue>>>,
+    /// The last revision given out.
+    rev: i64,
+    // The request being applied.
+    txn_events: Vec<StoredEvent>,
+    txn_records: Vec<(Revision, Vec<u8>)>,
+    undo: Vec<Undo>,
+    // The group's output.
+    batch: WriteBatch,
+    durable: bool,
+    revs: Vec<Arc<RevEvents>>,
+    grants: Vec<(i64, i64)>,
+    granted: HashSet<i64>,
+    revokes: Vec<i64>,
+    replies: Vec<Pending>,
+    applied: u64,
+}
+
+impl<'a> Group<'a> {
+    fn new(shared: &'a Shared, state: &'a State, ids: &'a mut LeaseIdGen) -> Self {
+        Group {
+            history_cf: shared.backend.cf(CF_HISTORY).ok(),
+            lease_cf: shared.backend.cf(CF_LEASE).ok(),
+            shared,
+            state,
+            ids,
+            overlay: BTreeMap::new(),
+            rev: state.rev,
+            txn_events: Vec::new(),
+            txn_records: Vec::new(),
+            undo: Vec::new(),
+            batch: WriteBatch::default(),
+            durable: false,
+            revs: Vec::new(),
+            grants: Vec::new(),
+            granted: HashSet::new(),
+            revokes: Vec::new(),
+            replies: Vec::new(),
+            applied: 0,
+        }
+    }
+
+    fn finish(self) -> Outcome {
+        Outcome {
+            batch: self.batch,
+            durable: self.durable,
+            rev: self.rev,
+            revs: self.revs,
+            grants: self.grants,
+            revokes: self.revokes,
+            replies: self.replies,
+            applied: self.applied,
+        }
+    }
+
+    fn apply(&mut self, cmd: WriteCmd) {
+        let poisoned = self.shared.poisoned.get().cloned();
+        self.applied += 1;
+        match cmd {
+            WriteCmd::Put(req, reply) => {
+                let result = poisoned.map_or_else(|| self.top_put(req), Err);
+                self.respond(reply, result);
+            }
+            WriteCmd::Delete(req, reply) => {
+                let result = poisoned.map_or_else(|| self.top_delete(req), Err);
+                self.respond(reply, result);
+            }
+            WriteCmd::Txn(req, reply) => {
+                let result = poisoned.map_or_else(|| self.top_txn(req), Err);
+                self.respond(reply, result);
+            }
+            WriteCmd::LeaseGrant { id, ttl, reply } => {
+                let result = poisoned.map_or_else(|| self.lease_grant(id, ttl), Err);
+                self.respond(reply, result);
+            }
+            WriteCmd::LeaseRevoke { id, reply } => {
+                let result = poisoned.map_or_else(|| self.lease_revoke(id), Err);
+                self.respond(reply, result);
+            }
+            WriteCmd::Compact { reply, .. } => {
+                self.applied -= 1;
+                let _ = reply.send(Err(StoreError::Backend(
+                    "compaction inside a commit group".to_string(),
+                )));
+            }
+            WriteCmd::Shutdown => self.applied -= 1,
+        }
+    }
+
+    /// Answers once the group is durable (or failed): even an error may
+    /// depend on changes of this group.
+    fn respond<T: Send + 'static>(&mut self, reply: Reply<T>, result: Result<T, StoreError>) {
+        self.replies.push(Box::new(move |outcome| {
+            let _ = reply.send(outcome.and(result));
+        }));
+    }
+
+    fn lease_exists(&self, id: i64) -> bool {
+        self.granted.contains(&id) || self.shared.lessor().contains(id)
+    }
+
+    fn history_cf(&self) -> Result<&'a ColumnFamily, StoreError> {
+        self.history_cf
+            .ok_or_else(|| StoreError::Backend("history column family missing".to_string()))
+    }
+
+    // --- one request = one revision -------------------------------------
+
+    fn end(&mut self) -> Result<(), StoreError> {
+        self.undo.clear();
+        if self.txn_events.is_empty() {
+            return Ok(());
+        }
+        let cf = self.history_cf()?;
+        self.rev += 1;
+        for (rev, bytes) in self.txn_records.drain(..) {
+            self.batch.put_cf(cf, rev.to_bytes(), bytes);
+        }
+        self.durable = true;
+        self.revs.push(Arc::new(RevEvents {
+            rev: self.rev,
+            events: mem::take(&mut self.txn_events),
+        }));
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        while let Some((key, before)) = self.undo.pop() {
+            match before {
+                Some(value) => self.overlay.insert(key, value),
+                None => self.overlay.remove(&key),
+            };
+        }
+        self.txn_events.clear();
+        self.txn_records.clear();
+    }
+
+    fn set_overlay(&mut self, key: Vec<u8>, value: Option<Arc<KeyValue>>) {
+        let before = self.overlay.insert(key.clone(), value);
+        self.undo.push((key, before));
+    }
+
+    fn next_rev(&self) -> Revision {
+        Revision::new(self.rev + 1, self.txn_events.len() as i64)
+    }
+
+    fn put(&mut self, req: PutRequest) -> PutResponse {
+        let prev = self.latest(&req.key);
+        let rev = self.next_rev();
+        let value = match (&prev, req.ignore_value) {
+            (Some(prev), true) => prev.value.clone(),
+            _ => req.value,
+        };
+        let lease = match (&prev, req.ignore_lease) {
+            (Some(prev), true) => prev.lease,
+            _ => req.lease,
+        };
+        let kv = Arc::new(KeyValue {
+            create_revision: prev.as_ref().map_or(rev.main, |p| p.create_revision),
+            mod_revision: rev.main,
+            version: prev.as_ref().map_or(1, |p| p.version + 1),
+            key: req.key,
+            value,
+            lease,
+        });
+        let mut bytes = Vec::new();
+        codec::encode_put(&kv, &mut bytes);
+        self.txn_records.push((rev, bytes));
+        self.set_overlay(kv.key.clone(), Some(kv.clone()));
+        let prev_kv = if req.prev_kv {
+            prev.as_deref().cloned()
+        } else {
+            None
+        };
+        self.txn_events.push(StoredEvent {
+            rev,
+            kind: EventType::Put,
+            kv,
+            prev,
+        });
+        PutResponse {
+            header: ResponseHeader {
+                revision: rev.main,
+                ..Default::default()
+            },
+            prev_kv,
+        }
+    }
+
+    fn delete(&mut self, req: DeleteRangeRequest) -> DeleteRangeResponse {
+        let mut victims: Vec<Arc<KeyValue>> = Vec::new();
+        self.visit_latest(KeyRange::new(&req.key, &req.range_end), &mut |kv| {
+            victims.push(kv.clone());
+            true
+        });
+        for prev in &victims {
+            let rev = self.next_rev();
+            let mut bytes = Vec::new();
+            codec::encode_delete(&prev.key, &mut bytes);
+            self.txn_records.push((rev, bytes));
+            self.set_overlay(prev.key.clone(), None);
+            self.txn_events.push(StoredEvent {
+                rev,
+                kind: EventType::Delete,
+                kv: Arc::new(KeyValue {
+                    key: prev.key.clone(),
+                    mod_revision: rev.main,
+                    ..Default::default()
+                }),
+                prev: Some(prev.clone()),
+            });
+        }
+        DeleteRangeResponse {
+            header: ResponseHeader {
+                revision: self.rev(),
+                ..Default::default()
+            },
+            deleted: victims.len() as i64,
+            prev_kvs: if req.prev_kv {
+                victims.iter().map(|kv| KeyValue::clone(kv)).collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn exec(
+        &mut self,
+        req: TxnRequest,
+        path: &[bool],
+        pos: &mut usize,
+    ) -> Result<TxnResponse, StoreError> {
+        let succeeded = path.get(*pos).copied().unwrap_or(false);
+        *pos += 1;
+        let ops = if succeeded { req.success } else { req.failure };
+        let mut responses = Vec::with_capacity(ops.len());
+        for op in ops {
+            responses.push(match op {
+                RequestOp::Range(r) => {
+                    let plan = range::plan(&*self, &r)?;
+                    ResponseOp::Range(range::finish(plan, &r, &self.shared.backend)?)
+                }
+                RequestOp::Put(p) => ResponseOp::Put(self.put(p)),
+                RequestOp::DeleteRange(d) => ResponseOp::DeleteRange(self.delete(d)),
+                RequestOp::Txn(t) => ResponseOp::Txn(self.exec(t, path, pos)?),
+            });
+        }
+        Ok(TxnResponse {
+            header: ResponseHeader::default(),
+            succeeded,
+            responses,
+        })
+    }
+
+    // --- top-level requests ----------------------------------------------
+
+    fn top_put(&mut self, req: PutRequest) -> Result<PutResponse, StoreError> {
+        txn::check_put_state(&*self, &req, &|id| self.lease_exists(id))?;
+        let mut resp = self.put(req);
+        self.end()?;
+        resp.header = self.shared.header(self.rev);
+        Ok(resp)
+    }
+
+    fn top_delete(&mut self, req: DeleteRangeRequest) -> Result<DeleteRangeResponse, StoreError> {
+        let mut resp = self.delete(req);
+        self.end()?;
+        resp.header = self.shared.header(self.rev);
+        Ok(resp)
+    }
+
+    fn top_txn(&mut self, req: TxnRequest) -> Result<TxnResponse, StoreError> {
+        let path = txn::compare_path(&*self, &req);
+        txn::check_taken(&*self, &req, &path, &mut 0, &|id| self.lease_exists(id))?;
+        match self.exec(req, &path, &mut 0) {
+            Ok(mut resp) => {
+                self.end()?;
+                resp.header = self.shared.header(self.rev);
+                Ok(resp)
+            }
+            Err(err) => {
+                self.abort();
+                Err(err)
+            }
+        }
+    }
+
+    fn lease_grant(&mut self, id: i64, ttl: i64) -> Result<LeaseGrantResponse, StoreError> {
+        if ttl > MAX_LEASE_TTL {
+            return Err(StoreError::LeaseTtlTooLarge);
+        }
+        let id = if id == 0 {
+            loop {
+                let candidate = self.ids.next();
+                if !self.lease_exists(candidate) {
+                    break candidate;
+                }
+            }
+        } else if self.lease_exists(id) {
+            return Err(StoreError::LeaseExists);
+        } else {
+            id
+        };
+        let ttl = ttl.max(self.shared.options.min_lease_ttl);
+        let cf = self
+            .lease_cf
+            .ok_or_else(|| StoreError::Backend("lease column family missing".to_string()))?;
+        self.batch
+            .put_cf(cf, codec::encode_lease_id(id), ttl.to_le_bytes());
+        self.durable = true;
+        self.grants.push((id, ttl));
+        self.granted.insert(id);
+        Ok(LeaseGrantResponse {
+            header: self.shared.header(self.rev),
+            id,
+            ttl,
+        })
+    }
+
+    /// Deletes the lease's keys in one revision and forgets the lease.
+    /// Runs alone in its group, so the lessor's key set is exact.
+    fn lease_revoke(&mut self, id: i64) -> Result<ResponseHeader, StoreError> {
+        let keys = self
+            .shared
+            .lessor()
+            .keys(id)
+            .ok_or(StoreError::LeaseNotFound)?;
+        for key in keys {
+            self.delete(DeleteRangeRequest {
+                key,
+                range_end: Vec::new(),
+                prev_kv: false,
+            });
+        }
+        self.end()?;
+        let cf = self
+            .lease_cf
+            .ok_or_else(|| StoreError::Backend("lease column family missing".to_string()))?;
+        self.batch.delete_cf(cf, codec::encode_lease_id(id));
+        self.durable = true;
+        self.revokes.push(id);
+        Ok(self.shared.header(self.rev))
+    }
+}
+
+impl View for Group<'_> {
+    fn rev(&self) -> i64 {
+        self.rev + i64::from(!self.txn_events.is_empty())
+    }
+
+    fn compact_rev(&self) -> i64 {
+        self.state.compact_rev
+    }
+
+    fn index(&self) -> &Index {
+        &self.state.index
+    }
+
+    fn latest(&self, key: &[u8]) -> Option<Arc<KeyValue>> {
+        match self.overlay.get(key) {
+            Some(value) => value.clone(),
+            None => self.state.index.get(key).cloned(),
+        }
+    }
+
+    fn visit_latest(&self, range: KeyRange<'_>, visit: &mut dyn FnMut(&Arc<KeyValue>) -> bool) {
+        if self.overlay.is_empty() {
+            return self.state.visit_latest(range, visit);
+        }
+        if let KeyRange::Single(key) = range {
+            if let Some(kv) = self.latest(key) {
+                visit(&kv);
+            }
+            return;
+        }
+        let Some(bounds) = range.bounds() else { return };
+        let mut base = self.state.index.range(range).peekable();
+        let mut over = self.overlay.range::<[u8], _>(bounds).peekable();
+        loop {
+            let base_key = base.peek().map(|(k, _)| *k);
+            let over_key = over.peek().map(|(k, _)| *k);
+            let next = match (base_key, over_key) {
+                (None, None) => return,
+                (Some(b), Some(o)) if b < o => base.next().and_then(|(_, e)| e.latest.as_ref()),
+                (Some(b), Some(o)) if b == o => {
+                    base.next();
+                    over.next().and_then(|(_, v)| v.as_ref())
+                }
+                (Some(_), None) => base.next().and_then(|(_, e)| e.latest.as_ref()),
+                (_, Some(_)) => over.next().and_then(|(_, v)| v.as_ref()),
+            };
+            if let Some(kv) = next
+                && !visit(kv)
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// Makes a group durable, then visible, then answers it.
+fn commit(shared: &Shared, published_tx: &watch::Sender<i64>, mut out: Outcome) {
+    let applied = shared.state().applied + out.applied;
+    if out.durable {
+        match shared.backend.cf(CF_META) {
+            Ok(meta) => {
+                out.batch.put_cf(meta, META_REVISION, out.rev.to_le_bytes());
+                out.batch
+                    .put_cf(meta, META_APPLIED, (applied as i64).to_le_bytes());
+            }
+            Err(err) => return fail(shared, out.replies, err),
+        }
+        if let Err(err) = shared.backend.write_durable(out.batch) {
+            return fail(shared, out.replies, err);
+        }
+    }
+    {
+        let mut state = shared.state_mut();
+        for rev in &out.revs {
+            for ev in &rev.events {
+                match ev.kind {
+                    EventType::Put => state.index.put(ev.kv.clone(), ev.rev),
+                    EventType::Delete => state.index.delete(&ev.kv.key, ev.rev),
+                }
+            }
+        }
+        state.rev = out.rev;
+        state.applied = applied;
+    }
+    if !out.grants.is_empty() || !out.revokes.is_empty() || !out.revs.is_empty() {
+        let now = Instant::now();
+        let mut lessor = shared.lessor();
+        for (id, ttl) in &out.grants {
+            lessor.grant(*id, *ttl, now);
+        }
+        for ev in out.revs.iter().flat_map(|r| r.events.iter()) {
+            let prev_lease = ev.prev.as_ref().map_or(0, |p| p.lease);
+            let new_lease = match ev.kind {
+                EventType::Put => ev.kv.lease,
+                EventType::Delete => 0,
+            };
+            if prev_lease != 0 && prev_lease != new_lease {
+                lessor.detach(prev_lease, &ev.kv.key);
+            }
+            if new_lease != 0 {
+                lessor.attach(new_lease, &ev.kv.key);
+            }
+        }
+        for id in &out.revokes {
+            lessor.remove(*id);
+        }
+    }
+    if !out.revs.is_empty() {
+        shared.log.push(out.revs);
+        published_tx.send_replace(out.rev);
+    }
+    for reply in out.replies {
+        reply(Ok(()));
+    }
+}
+
+fn fail(shared: &Shared, replies: Vec<Pending>, err: StoreError) {
+    tracing::error!(%err, "durable write failed; the store refuses further writes");
+    let _ = shared.poisoned.set(err.clone());
+    for reply in replies {
+        reply(Err(err.clone()));
+    }
+}
+
+/// Moves the compact revision to `rev` (durably) and prunes the index.
+fn compact(shared: &Shared, rev: i64) -> Result<(ResponseHeader, Vec<Revision>), StoreError> {
+    if let Some(err) = shared.poisoned.get() {
+        return Err(err.clone());
+    }
+    let (current, compact_rev, applied) = {
+        let state = shared.state();
+        (state.rev, state.compact_rev, state.applied + 1)
+    };
+    if rev <= compact_rev {
+        return Err(StoreError::Compacted {
+            compact_revision: compact_rev,
+        });
+    }
+    if rev > current {
+        return Err(StoreError::FutureRevision);
+    }
+    let meta = shared.backend.cf(CF_META)?;
+    let mut batch = WriteBatch::default();
+    batch.put_cf(meta, META_COMPACT_REVISION, rev.to_le_bytes());
+    batch.put_cf(meta, META_APPLIED, (applied as i64).to_le_bytes());
+    shared.backend.write_durable(batch)?;
+    let removed = {
+        let mut state = shared.state_mut();
+        state.compact_rev = rev;
+        state.applied = applied;
+        state.index.compact(rev)
+    };
+    tracing::info!(
+        revision = rev,
+        removed = removed.len(),
+        "compacted key index"
+    );
+    Ok((shared.header(current), removed))
+}
