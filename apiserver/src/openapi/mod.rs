@@ -276,7 +276,13 @@ fn status_response(code: StatusCode, reason: &str, message: String) -> Response 
 }
 
 fn serve(doc: &Document, headers: &HeaderMap) -> Response {
-    if !accepts_json(headers) {
+    serve_as(doc, headers, true)
+}
+
+/// `negotiate`: answer 406 unless the client accepts JSON (the v3 index is
+/// JSON whatever the client asks for, as upstream's is).
+fn serve_as(doc: &Document, headers: &HeaderMap, negotiate: bool) -> Response {
+    if negotiate && !accepts_json(headers) {
         return status_response(
             StatusCode::NOT_ACCEPTABLE,
             "NotAcceptable",
@@ -321,7 +327,7 @@ pub async fn v2(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Respo
 /// `GET /openapi/v3`: `{"paths": {"apis/apps/v1": {"serverRelativeURL": ...}}}`.
 pub async fn v3_root(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     match documents_for(state.table()).await {
-        Some(docs) => serve(&docs.v3_root, &headers),
+        Some(docs) => serve_as(&docs.v3_root, &headers, false),
         None => unavailable(),
     }
 }

@@ -607,7 +607,7 @@ fn object(cx: &Ctx, path: String) -> PathItem {
 
 fn replace_op(cx: &Ctx, id: String, kind: &str, description: String, payload: Payload) -> Op {
     let mut o = op("put", id, "put", description);
-    o.gvk = gvk_for(cx, kind);
+    o.gvk = cx.gvk(kind);
     o.params = write_params();
     o.body = Some((payload.clone(), true, vec!["*/*"]));
     o.responses = vec![(200, payload.clone()), (201, payload)];
@@ -616,17 +616,11 @@ fn replace_op(cx: &Ctx, id: String, kind: &str, description: String, payload: Pa
 
 fn patch_op(cx: &Ctx, id: String, kind: &str, description: String, payload: Payload) -> Op {
     let mut o = op("patch", id, "patch", description);
-    o.gvk = gvk_for(cx, kind);
+    o.gvk = cx.gvk(kind);
     o.params = patch_params();
     o.body = Some((Payload::Def(PATCH.into()), true, PATCH_TYPES.to_vec()));
     o.responses = vec![(200, payload.clone()), (201, payload)];
     o
-}
-
-/// The GVK of `kind` as served by `cx`'s resource (subresource kinds from
-/// other groups carry their own; see [`subresource`]).
-fn gvk_for(cx: &Ctx, kind: &str) -> Option<(String, String, String)> {
-    cx.gvk(kind)
 }
 
 fn all_namespaces(cx: &Ctx, path: String) -> PathItem {

@@ -404,6 +404,15 @@ fn negotiation_and_etags() {
     assert_eq!(serve(doc, &headers).status(), StatusCode::OK);
     headers.insert(ACCEPT, HeaderValue::from_static("application/json;q=0"));
     assert_eq!(serve(doc, &headers).status(), StatusCode::NOT_ACCEPTABLE);
+    // The v3 index is JSON for every client.
+    headers.insert(
+        ACCEPT,
+        HeaderValue::from_static("application/vnd.kubernetes.protobuf"),
+    );
+    assert_eq!(
+        serve_as(&docs().v3_root, &headers, false).status(),
+        StatusCode::OK
+    );
 }
 
 #[test]
