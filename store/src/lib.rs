@@ -4,6 +4,9 @@
 //!
 //! - `kv`: the trait and its request/response types (the contract).
 //! - `error`: errors with etcd's messages and gRPC codes.
+//! - `grpc`: etcd's v3 gRPC API in front of any `Kv` (what etcdctl and etcd
+//!   clients talk to).
+//! - `remote`: `RemoteKv`, the `Kv` contract served by a real etcd cluster.
 //! - `mvcc`: the embedded engine (revisions, key index, watches, leases) on
 //!   RocksDB.
 //!
@@ -11,8 +14,10 @@
 //! under `/registry/...` keys and knows nothing else about the engine).
 
 pub mod error;
+pub mod grpc;
 pub mod kv;
 pub mod mvcc;
+pub mod remote;
 
 pub use error::{GrpcCode, StoreError};
 pub use kv::*;
