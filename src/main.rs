@@ -1,1 +1,45 @@
-fn main() {}
+//! `oxkube`: one binary for every component. This file only parses flags and
+//! wires library crates together; each subcommand lives in `cmd/`.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "oxkube",
+    version,
+    about = "A Kubernetes-compatible control plane in Rust"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// All in one: embedded store and API server (like k3s).
+    Server(cmd::server::ServerArgs),
+    /// The API server alone, on an embedded store or on etcd (`--etcd-servers`).
+    Apiserver(cmd::apiserver::ApiserverArgs),
+    /// The key-value store alone, speaking etcd's v3 gRPC API.
+    Store(cmd::store::StoreArgs),
+    /// Run conformance behaviour suites against any cluster.
+    Conformance(cmd::conformance::ConformanceArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    cmd::init_process();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Server(args) => cmd::server::run(args).await,
+            Command::Apiserver(args) => cmd::apiserver::run(args).await,
+            Command::Store(args) => cmd::store::run(args).await,
+            Command::Conformance(args) => cmd::conformance::run(args).await,
+        }
+    })
+}

@@ -1,1 +1,117 @@
-//! x
+//! oxkube's Kubernetes API server.
+//!
+//! A request flows: TLS (`tls`, `server`) -> authentication (`authn`) ->
+//! path parsing (`request_info`) -> content negotiation (`negotiate`) ->
+//! verb handler (`handlers`) -> built-in admission (`admission`) -> per-kind
+//! strategy (`strategy`) -> generic registry (`registry`) -> the `Kv` store.
+//! Discovery (`discovery`) and OpenAPI (`openapi`) are generated from the
+//! resource table (`resources`); `printers` renders Tables for kubectl.
+//!
+//! What it does not own: the store engine (crate `store`), controllers,
+//! scheduling and nodes (their own crates, talking to this server over HTTPS).
+
+pub mod admission;
+pub mod authn;
+pub mod bootstrap;
+pub mod discovery;
+pub mod error;
+pub mod handlers;
+pub mod health;
+pub mod meta;
+pub mod metrics;
+pub mod negotiate;
+pub mod openapi;
+pub mod patch;
+pub mod pki;
+pub mod printers;
+pub mod registry;
+pub mod request_info;
+pub mod resources;
+pub mod selectors;
+pub mod server;
+pub mod state;
+pub mod strategy;
+pub mod tls;
+pub mod validation;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use store::Kv;
+use tokio::net::TcpListener;
+
+pub use state::{ApiSettings, ApiState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("creating system objects: {0}")]
+    Bootstrap(#[from] error::ApiError),
+}
+
+/// Transport settings of one API server.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub bind: SocketAddr,
+    pub tls_cert_file: PathBuf,
+    pub tls_private_key_file: PathBuf,
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// A running API server.
+pub struct RunningServer {
+    pub local_addr: SocketAddr,
+    pub state: Arc<ApiState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Waits until the server stops (it stops only when its task is aborted).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+/// Binds, creates the system namespaces and starts serving.
+pub async fn start(
+    kv: Arc<dyn Kv>,
+    serve: ServeConfig,
+    mut settings: ApiSettings,
+) -> Result<RunningServer, StartError> {
+    let tls = tls::server_config(
+        &serve.tls_cert_file,
+        &serve.tls_private_key_file,
+        serve.client_ca_file.as_deref(),
+    )?;
+    let listener = TcpListener::bind(serve.bind)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: serve.bind,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: serve.bind,
+        source,
+    })?;
+    settings.advertise_address = local_addr.to_string();
+    let state = ApiState::new(kv, settings);
+    bootstrap::ensure_system_namespaces(&state).await?;
+    let app = server::router(state.clone());
+    let task = tokio::spawn(server::serve(listener, tls, app));
+    Ok(RunningServer {
+        local_addr,
+        state,
+        task,
+    })
+}

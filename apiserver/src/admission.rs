@@ -1,0 +1,101 @@
+//! Built-in admission that every write passes: object metadata validation
+//! (upstream `ValidateObjectMeta`) and namespace lifecycle (no content in
+//! missing or terminating namespaces). Webhooks and policies come later and
+//! will hang off this module.
+
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult, Cause};
+use crate::handlers::Ctx;
+use crate::meta;
+use crate::registry::Resource;
+use crate::strategy::NameRule;
+use crate::validation::{self, invalid, required};
+
+/// Name, generateName, labels and annotations of `obj`.
+pub fn validate_object_meta(obj: &Value, res: &Resource, creating: bool) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let name = meta::name(obj);
+    if name.is_empty() {
+        if creating {
+            causes.push(required(
+                "metadata.name",
+                "name or generateName is required",
+            ));
+        }
+    } else {
+        let errs = match res.strategy.name_rule() {
+            NameRule::Subdomain => validation::dns1123_subdomain(name),
+            NameRule::Label => validation::dns1123_label(name),
+            NameRule::PathSegment => path_segment(name),
+        };
+        for e in errs {
+            causes.push(invalid(
+                "metadata.name",
+                &Value::String(name.to_string()),
+                &e,
+            ));
+        }
+    }
+    validation::labels_and_annotations(meta::meta(obj), &mut causes);
+    causes
+}
+
+fn path_segment(name: &str) -> Vec<String> {
+    if name == "." || name == ".." {
+        return vec![format!("may not be '{name}'")];
+    }
+    ["/", "%"]
+        .iter()
+        .filter(|s| name.contains(*s))
+        .map(|s| format!("may not contain '{s}'"))
+        .collect()
+}
+
+/// Refuses creating namespaced objects in a namespace that does not exist
+/// (404) or is terminating (403), as upstream's NamespaceLifecycle plugin.
+pub async fn namespace_lifecycle(ctx: &Ctx, res: &Resource, name: &str) -> ApiResult<()> {
+    let Some(ns) = ctx.ns() else {
+        return Ok(());
+    };
+    if !res.info.namespaced {
+        return Ok(());
+    }
+    let table = ctx.state.table();
+    let Some(namespaces) = table.get("", "v1", "namespaces") else {
+        return Ok(());
+    };
+    let namespace = match ctx.state.store.get(&namespaces, None, ns).await {
+        Ok(n) => n,
+        Err(e) if e.code == 404 => {
+            return Err(ApiError::not_found(crate::error::Target {
+                group: "",
+                resource: "namespaces",
+                name: ns,
+            }));
+        }
+        Err(e) => return Err(e),
+    };
+    if meta::is_deleting(&namespace)
+        || namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
+    {
+        let mut e = ApiError::forbidden(format!(
+            "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+            res.info.plural, name
+        ));
+        e.details = Some(Box::new(crate::error::Details {
+            name: name.to_string(),
+            group: res.info.group.to_string(),
+            kind: res.info.plural.to_string(),
+            causes: vec![Cause {
+                reason: "NamespaceTerminating",
+                message: format!("namespace {ns} is being terminated"),
+                field: "metadata.namespace".into(),
+            }],
+            retry_after_seconds: None,
+        }));
+        e.reason = "Forbidden";
+        return Err(e);
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! Resource request handlers, one module per verb family (upstream's
+//! `endpoints/handlers`): `read` (get, list), `write` (create, update,
+//! delete, deletecollection), `patch`, `watch`. This module parses the
+//! request into a `Ctx` and dispatches.
+
+mod patch;
+mod read;
+mod watch;
+mod write;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::negotiate::{self, Output};
+use crate::registry::Resource;
+use crate::request_info::{self, RequestInfo};
+use crate::state::ApiState;
+
+/// Everything a verb handler needs about one request.
+pub struct Ctx {
+    pub state: Arc<ApiState>,
+    pub info: RequestInfo,
+    pub res: Arc<Resource>,
+    pub query: HashMap<String, String>,
+    pub headers: HeaderMap,
+    pub output: Output,
+    pub body: Bytes,
+}
+
+impl Ctx {
+    /// The namespace the request addresses, for namespaced resources.
+    pub fn ns(&self) -> Option<&str> {
+        if self.res.info.namespaced {
+            self.info.namespace.as_deref()
+        } else {
+            None
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.info.name.as_deref().unwrap_or_default()
+    }
+
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.query.get(key).map(String::as_str)
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.param("dryRun").is_some_and(|v| v == "All")
+    }
+
+    pub fn body_json(&self) -> ApiResult<Value> {
+        negotiate::decode_body(&self.headers, &self.body)
+    }
+}
+
+pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
+    query
+        .map(|q| {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+                .unwrap_or_default()
+                .into_iter()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Entry point for every `/api/...` and `/apis/...` resource path.
+pub async fn resource(State(state): State<Arc<ApiState>>, req: Request) -> Response {
+    match dispatch(state, req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
+    let (parts, body) = req.into_parts();
+    let query = parse_query(parts.uri.query());
+    let watch_param = query.get("watch").is_some_and(|v| v == "true" || v == "1");
+    let info = request_info::parse(&parts.method, parts.uri.path(), watch_param)
+        .ok_or_else(ApiError::path_not_found)?;
+    let table = state.table();
+    let res = table
+        .get(&info.group, &info.version, &info.resource)
+        .ok_or_else(ApiError::path_not_found)?;
+    let output = negotiate::output(&parts.headers)?;
+    let body = read_body(body, state.settings.max_request_body_bytes).await?;
+    if info.verb == "unknown" {
+        return Err(method_not_allowed(&parts.method, &info));
+    }
+    let ctx = Ctx {
+        state,
+        info,
+        res,
+        query,
+        headers: parts.headers,
+        output,
+        body,
+    };
+    match ctx.info.subresource.as_deref() {
+        None => {}
+        Some("status") if ctx.res.has_subresource("status") => {}
+        Some(sub) if ctx.res.has_subresource(sub) => {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({}/{sub})",
+                ctx.res.info.plural
+            )));
+        }
+        Some(_) => return Err(ApiError::path_not_found()),
+    }
+    if !verb_allowed(&ctx) {
+        return Err(method_not_allowed(&parts.method, &ctx.info));
+    }
+    match ctx.info.verb {
+        "get" => read::get(&ctx).await,
+        "list" => read::list(&ctx).await,
+        "watch" => watch::watch(&ctx).await,
+        "create" => write::create(&ctx).await,
+        "update" => write::update(&ctx).await,
+        "patch" => patch::patch(&ctx).await,
+        "delete" => write::delete(&ctx).await,
+        "deletecollection" => write::delete_collection(&ctx).await,
+        _ => Err(method_not_allowed(&parts.method, &ctx.info)),
+    }
+}
+
+fn verb_allowed(ctx: &Ctx) -> bool {
+    let verb = ctx.info.verb;
+    match ctx.info.subresource.as_deref() {
+        Some(_) => matches!(verb, "get" | "update" | "patch"),
+        None => {
+            ctx.res.info.verbs.contains(&verb)
+                || (verb == "watch" && ctx.res.info.verbs.contains(&"watch"))
+        }
+    }
+}
+
+fn method_not_allowed(method: &Method, info: &RequestInfo) -> ApiError {
+    let _ = info;
+    ApiError::method_not_allowed(format!(
+        "the server does not allow this method on the requested resource ({method})"
+    ))
+}
+
+async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large()),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "reading the request body: {e}"
+        ))),
+    }
+}

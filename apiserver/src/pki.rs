@@ -1,0 +1,184 @@
+//! First-start PKI for the all-in-one server: a cluster CA, the API server's
+//! serving certificate and an admin client certificate (group
+//! `system:masters`), plus `admin.kubeconfig`. Files are created once under
+//! `<data-dir>/pki/` and reused on every later start.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("pki file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("certificate generation: {0}")]
+    Generate(#[from] rcgen::Error),
+}
+
+/// Paths of the files `ensure` creates.
+#[derive(Debug, Clone)]
+pub struct PkiFiles {
+    pub ca_cert: PathBuf,
+    pub ca_key: PathBuf,
+    pub serving_cert: PathBuf,
+    pub serving_key: PathBuf,
+    pub admin_cert: PathBuf,
+    pub admin_key: PathBuf,
+    pub admin_kubeconfig: PathBuf,
+}
+
+impl PkiFiles {
+    pub fn in_dir(data_dir: &Path) -> Self {
+        let pki = data_dir.join("pki");
+        PkiFiles {
+            ca_cert: pki.join("ca.crt"),
+            ca_key: pki.join("ca.key"),
+            serving_cert: pki.join("apiserver.crt"),
+            serving_key: pki.join("apiserver.key"),
+            admin_cert: pki.join("admin.crt"),
+            admin_key: pki.join("admin.key"),
+            admin_kubeconfig: data_dir.join("admin.kubeconfig"),
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, PkiError> {
+    fs::read_to_string(path).map_err(|source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write(path: &Path, contents: &str, private: bool) -> Result<(), PkiError> {
+    let io = |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io)?;
+    }
+    fs::write(path, contents).map_err(io)?;
+    if private {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Creates whatever of the CA, serving and admin certificates is missing,
+/// and (re)writes the admin kubeconfig for `server_url`.
+pub fn ensure(
+    data_dir: &Path,
+    server_url: &str,
+    extra_sans: &[String],
+) -> Result<PkiFiles, PkiError> {
+    let files = PkiFiles::in_dir(data_dir);
+    if !files.ca_cert.exists() || !files.ca_key.exists() {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = name("oxkube-ca", None);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        (params.not_before, params.not_after) = validity(3650);
+        let cert = params.self_signed(&key)?;
+        write(&files.ca_key, &key.serialize_pem(), true)?;
+        write(&files.ca_cert, &cert.pem(), false)?;
+        // A new CA invalidates every leaf it did not sign.
+        let _ = fs::remove_file(&files.serving_cert);
+        let _ = fs::remove_file(&files.admin_cert);
+    }
+    let ca_key = KeyPair::from_pem(&read(&files.ca_key)?)?;
+    let issuer = Issuer::from_ca_cert_pem(&read(&files.ca_cert)?, ca_key)?;
+
+    if !files.serving_cert.exists() || !files.serving_key.exists() {
+        let mut sans = vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+            "kubernetes".to_string(),
+            "kubernetes.default".to_string(),
+            "kubernetes.default.svc".to_string(),
+            "kubernetes.default.svc.cluster.local".to_string(),
+        ];
+        if let Ok(host) = hostname()
+            && !sans.contains(&host)
+        {
+            sans.push(host);
+        }
+        sans.extend(extra_sans.iter().cloned());
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(sans)?;
+        params.distinguished_name = name("kube-apiserver", None);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        (params.not_before, params.not_after) = validity(365);
+        let cert = params.signed_by(&key, &issuer)?;
+        write(&files.serving_key, &key.serialize_pem(), true)?;
+        write(&files.serving_cert, &cert.pem(), false)?;
+    }
+
+    if !files.admin_cert.exists() || !files.admin_key.exists() {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = name("kubernetes-admin", Some("system:masters"));
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        (params.not_before, params.not_after) = validity(365);
+        let cert = params.signed_by(&key, &issuer)?;
+        write(&files.admin_key, &key.serialize_pem(), true)?;
+        write(&files.admin_cert, &cert.pem(), false)?;
+    }
+
+    let kubeconfig = kubeconfig(
+        server_url,
+        &read(&files.ca_cert)?,
+        &read(&files.admin_cert)?,
+        &read(&files.admin_key)?,
+    );
+    write(&files.admin_kubeconfig, &kubeconfig, true)?;
+    Ok(files)
+}
+
+fn name(common_name: &str, organization: Option<&str>) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    if let Some(o) = organization {
+        dn.push(DnType::OrganizationName, o);
+    }
+    dn
+}
+
+fn hostname() -> std::io::Result<String> {
+    Ok(fs::read_to_string("/proc/sys/kernel/hostname")?
+        .trim()
+        .to_string())
+}
+
+/// A kubeconfig with embedded credentials, the shape kubectl expects.
+pub fn kubeconfig(server_url: &str, ca_pem: &str, cert_pem: &str, key_pem: &str) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: oxkube\n  cluster:\n    server: {server_url}\n    certificate-authority-data: {}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: oxkube\n  context:\n    cluster: oxkube\n    user: admin\ncurrent-context: oxkube\n",
+        b64(ca_pem),
+        b64(cert_pem),
+        b64(key_pem)
+    )
+}
+
+/// From an hour ago (clock skew) to `days` from now.
+fn validity(days: i64) -> (time::OffsetDateTime, time::OffsetDateTime) {
+    let now = time::OffsetDateTime::now_utc();
+    (
+        now - time::Duration::hours(1),
+        now + time::Duration::days(days),
+    )
+}

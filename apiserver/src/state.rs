@@ -1,0 +1,71 @@
+//! The state every handler shares: the resource table, the object store, the
+//! server's settings and its metrics.
+
+use std::sync::{Arc, RwLock};
+
+use store::Kv;
+
+use crate::metrics::Metrics;
+use crate::registry::{ObjectStore, ResourceTable};
+
+/// Settings that change request handling (not transport).
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// `--service-cluster-ip-range`, e.g. 10.96.0.0/12.
+    pub service_cluster_ip_range: String,
+    /// `--service-node-port-range`, e.g. 30000-32767.
+    pub service_node_port_range: (u16, u16),
+    /// Largest request body accepted (upstream: 3 MiB).
+    pub max_request_body_bytes: usize,
+    /// host:port clients reach the server at (discovery's serverAddress).
+    pub advertise_address: String,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            service_cluster_ip_range: "10.96.0.0/12".into(),
+            service_node_port_range: (30000, 32767),
+            max_request_body_bytes: 3 * 1024 * 1024,
+            advertise_address: "127.0.0.1:6443".into(),
+        }
+    }
+}
+
+pub struct ApiState {
+    table: RwLock<Arc<ResourceTable>>,
+    pub store: ObjectStore,
+    pub settings: ApiSettings,
+    pub metrics: Metrics,
+    bootstrapped: std::sync::atomic::AtomicBool,
+}
+
+impl ApiState {
+    pub fn new(kv: Arc<dyn Kv>, settings: ApiSettings) -> Arc<Self> {
+        Arc::new(ApiState {
+            table: RwLock::new(Arc::new(ResourceTable::builtin())),
+            store: ObjectStore::new(kv),
+            settings,
+            metrics: Metrics::default(),
+            bootstrapped: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the start-up objects (system namespaces) exist.
+    pub fn bootstrapped(&self) -> bool {
+        self.bootstrapped.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn set_bootstrapped(&self) {
+        self.bootstrapped
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The current resource table (cheap: an `Arc` clone).
+    pub fn table(&self) -> Arc<ResourceTable> {
+        match self.table.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}

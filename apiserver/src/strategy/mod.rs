@@ -1,0 +1,131 @@
+//! Per-kind behaviour on top of the generic registry (upstream's
+//! `rest.RESTCreateStrategy`/`RESTUpdateStrategy`): defaults, validation,
+//! status/spec rules and extra selectable fields. Kinds without special
+//! needs use `Generic`.
+
+mod configmap;
+mod namespace;
+mod pod;
+mod secret;
+
+use serde_json::Value;
+
+use crate::error::Cause;
+
+/// How `metadata.name` is validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRule {
+    Subdomain,
+    Label,
+    /// Path-segment names (RBAC roles and the like): no `/`, `%`, `.` or `..`.
+    PathSegment,
+}
+
+pub trait Strategy: Send + Sync {
+    /// Whether `metadata.generation` is kept and bumped on spec changes.
+    fn tracks_generation(&self) -> bool {
+        true
+    }
+    fn name_rule(&self) -> NameRule {
+        NameRule::Subdomain
+    }
+    /// Defaults and server-owned fields on create (after metadata stamping).
+    fn prepare_for_create(&self, _obj: &mut Value) {}
+    /// Called on update of the main resource, after the status reset.
+    fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
+    fn validate(&self, _obj: &Value) -> Vec<Cause> {
+        Vec::new()
+    }
+    fn validate_update(&self, new: &Value, _old: &Value) -> Vec<Cause> {
+        self.validate(new)
+    }
+    /// Fields beyond metadata.name/namespace usable in field selectors.
+    fn selectable_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn field_value(&self, _obj: &Value, _field: &str) -> Option<String> {
+        None
+    }
+    /// DELETE answers with the object (true) or a Status (false).
+    fn return_deleted_object(&self) -> bool {
+        false
+    }
+    /// PUT of a missing object creates it.
+    fn allow_create_on_update(&self) -> bool {
+        false
+    }
+}
+
+/// The strategy of kinds with no special rules.
+pub struct Generic;
+impl Strategy for Generic {}
+
+/// Kinds without a spec (ConfigMap-like) do not track generation.
+pub struct NoGeneration;
+impl Strategy for NoGeneration {
+    fn tracks_generation(&self) -> bool {
+        false
+    }
+}
+
+/// The strategy for a built-in kind.
+pub fn for_kind(group: &str, kind: &str) -> &'static dyn Strategy {
+    match (group, kind) {
+        ("", "Namespace") => &namespace::NamespaceStrategy,
+        ("", "ConfigMap") => &configmap::ConfigMapStrategy,
+        ("", "Secret") => &secret::SecretStrategy,
+        ("", "Pod") => &pod::PodStrategy,
+        ("", "Event") => &EventStrategy,
+        ("events.k8s.io", "Event") => &NoGeneration,
+        ("", "ServiceAccount" | "Endpoints")
+        | ("coordination.k8s.io", "Lease")
+        | ("rbac.authorization.k8s.io", _) => &NoGeneration,
+        _ => &Generic,
+    }
+}
+
+/// Core events: selectable by involvedObject.* and friends.
+struct EventStrategy;
+impl Strategy for EventStrategy {
+    fn tracks_generation(&self) -> bool {
+        false
+    }
+    fn selectable_fields(&self) -> &'static [&'static str] {
+        &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ]
+    }
+    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
+        let v = match field {
+            "source" => obj.pointer("/source/component"),
+            f => {
+                let path = format!("/{}", f.replace('.', "/"));
+                obj.pointer(&path)
+            }
+        };
+        Some(v.and_then(Value::as_str).unwrap_or_default().to_string())
+    }
+    fn allow_create_on_update(&self) -> bool {
+        true
+    }
+}
+
+/// Reads a string at a JSON pointer, for field selectors.
+pub(crate) fn pointer_str(obj: &Value, pointer: &str) -> Option<String> {
+    Some(
+        obj.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    )
+}

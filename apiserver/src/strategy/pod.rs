@@ -1,0 +1,253 @@
+//! Pod: upstream's defaults (restart policy, DNS policy, scheduler, grace
+//! period, image pull policy, termination message), status Pending on
+//! create, the basic validation of containers, and pod field selectors.
+
+use serde_json::{Value, json};
+
+use super::{Strategy, pointer_str};
+use crate::error::Cause;
+use crate::validation::{dns1123_label, invalid, not_supported, required};
+
+pub struct PodStrategy;
+
+fn default_if_missing(obj: &mut Value, key: &str, value: Value) {
+    if obj.get(key).is_none_or(Value::is_null) {
+        obj[key] = value;
+    }
+}
+
+/// `Always` for `:latest` or untagged images, `IfNotPresent` otherwise.
+fn default_pull_policy(image: &str) -> &'static str {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let tagged = last.contains(':') || image.contains('@');
+    if !tagged || last.ends_with(":latest") {
+        "Always"
+    } else {
+        "IfNotPresent"
+    }
+}
+
+fn default_container(c: &mut Value) {
+    let image = c
+        .get("image")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    default_if_missing(c, "terminationMessagePath", json!("/dev/termination-log"));
+    default_if_missing(c, "terminationMessagePolicy", json!("File"));
+    default_if_missing(c, "imagePullPolicy", json!(default_pull_policy(&image)));
+    default_if_missing(c, "resources", json!({}));
+    if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
+        for p in ports {
+            default_if_missing(p, "protocol", json!("TCP"));
+        }
+    }
+}
+
+pub(crate) fn default_pod_spec(spec: &mut Value) {
+    default_if_missing(spec, "restartPolicy", json!("Always"));
+    default_if_missing(spec, "terminationGracePeriodSeconds", json!(30));
+    default_if_missing(spec, "dnsPolicy", json!("ClusterFirst"));
+    default_if_missing(spec, "securityContext", json!({}));
+    default_if_missing(spec, "schedulerName", json!("default-scheduler"));
+    default_if_missing(spec, "enableServiceLinks", json!(true));
+    for list in ["containers", "initContainers"] {
+        if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
+            cs.iter_mut().for_each(default_container);
+        }
+    }
+}
+
+pub(crate) fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
+    let containers = spec.get("containers").and_then(Value::as_array);
+    match containers {
+        None => causes.push(required(&format!("{path}.containers"), "")),
+        Some(cs) if cs.is_empty() => causes.push(required(&format!("{path}.containers"), "")),
+        Some(_) => {}
+    }
+    let mut names = std::collections::HashSet::new();
+    for list in ["initContainers", "containers"] {
+        for (i, c) in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let field = format!("{path}.{list}[{i}]");
+            let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+            if name.is_empty() {
+                causes.push(required(&format!("{field}.name"), ""));
+            } else {
+                for e in dns1123_label(name) {
+                    causes.push(invalid(&format!("{field}.name"), &json!(name), &e));
+                }
+                if !names.insert(name.to_string()) {
+                    causes.push(Cause {
+                        reason: "FieldValueDuplicate",
+                        message: format!("Duplicate value: {name:?}"),
+                        field: format!("{field}.name"),
+                    });
+                }
+            }
+            if c.get("image")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .trim()
+                .is_empty()
+            {
+                causes.push(required(&format!("{field}.image"), ""));
+            }
+            if let Some(p) = c.get("imagePullPolicy")
+                && !matches!(p.as_str(), Some("Always" | "IfNotPresent" | "Never"))
+            {
+                causes.push(not_supported(
+                    &format!("{field}.imagePullPolicy"),
+                    p,
+                    &["Always", "IfNotPresent", "Never"],
+                ));
+            }
+        }
+    }
+    if let Some(p) = spec.get("restartPolicy")
+        && !matches!(p.as_str(), Some("Always" | "OnFailure" | "Never"))
+    {
+        causes.push(not_supported(
+            &format!("{path}.restartPolicy"),
+            p,
+            &["Always", "OnFailure", "Never"],
+        ));
+    }
+}
+
+impl Strategy for PodStrategy {
+    fn prepare_for_create(&self, obj: &mut Value) {
+        if !obj.get("spec").is_some_and(Value::is_object) {
+            obj["spec"] = json!({});
+        }
+        if let Some(spec) = obj.get_mut("spec") {
+            default_pod_spec(spec);
+        }
+        obj["status"] = json!({"phase": "Pending", "qosClass": qos_class(obj)});
+    }
+    fn validate(&self, obj: &Value) -> Vec<Cause> {
+        let mut causes = Vec::new();
+        validate_pod_spec(obj.get("spec").unwrap_or(&Value::Null), "spec", &mut causes);
+        causes
+    }
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<Cause> {
+        let mut causes = self.validate(new);
+        // Only images, activeDeadlineSeconds, tolerations (additions) and
+        // terminationGracePeriodSeconds may change; compare the rest.
+        let strip = |v: &Value| {
+            let mut s = v.get("spec").cloned().unwrap_or(Value::Null);
+            for list in ["containers", "initContainers"] {
+                if let Some(cs) = s.get_mut(list).and_then(Value::as_array_mut) {
+                    for c in cs {
+                        if let Some(m) = c.as_object_mut() {
+                            m.remove("image");
+                        }
+                    }
+                }
+            }
+            if let Some(m) = s.as_object_mut() {
+                m.remove("activeDeadlineSeconds");
+                m.remove("tolerations");
+                m.remove("terminationGracePeriodSeconds");
+            }
+            s
+        };
+        if strip(new) != strip(old) {
+            causes.push(Cause {
+                reason: "FieldValueForbidden",
+                message: "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)".to_string(),
+                field: "spec".to_string(),
+            });
+        }
+        causes
+    }
+    fn selectable_fields(&self) -> &'static [&'static str] {
+        &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ]
+    }
+    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
+        match field {
+            "spec.hostNetwork" => Some(
+                obj.pointer("/spec/hostNetwork")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                    .to_string(),
+            ),
+            "status.podIPs" => pointer_str(obj, "/status/podIPs/0/ip"),
+            f => pointer_str(obj, &format!("/{}", f.replace('.', "/"))),
+        }
+    }
+    fn return_deleted_object(&self) -> bool {
+        true
+    }
+}
+
+/// Guaranteed, Burstable or BestEffort from the containers' resources.
+fn qos_class(pod: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|l| pod.pointer(&format!("/spec/{l}")).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in &containers {
+        let req = c.pointer("/resources/requests").and_then(Value::as_object);
+        let lim = c.pointer("/resources/limits").and_then(Value::as_object);
+        if req.is_some_and(|r| !r.is_empty()) || lim.is_some_and(|l| !l.is_empty()) {
+            any = true;
+        }
+        for res in ["cpu", "memory"] {
+            let l = lim.and_then(|l| l.get(res));
+            let r = req.and_then(|r| r.get(res)).or(l);
+            if l.is_none() || r != l {
+                guaranteed = false;
+            }
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => "BestEffort",
+        (true, true) => "Guaranteed",
+        (true, false) => "Burstable",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_like_upstream() {
+        let mut pod = json!({"spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+        PodStrategy.prepare_for_create(&mut pod);
+        assert_eq!(pod["spec"]["restartPolicy"], "Always");
+        assert_eq!(pod["spec"]["containers"][0]["imagePullPolicy"], "Always");
+        assert_eq!(pod["status"]["phase"], "Pending");
+        assert_eq!(pod["status"]["qosClass"], "BestEffort");
+        assert_eq!(default_pull_policy("reg:5000/busybox:1.36"), "IfNotPresent");
+        assert_eq!(default_pull_policy("reg:5000/busybox"), "Always");
+    }
+
+    #[test]
+    fn missing_containers_and_image_are_invalid() {
+        let causes = PodStrategy.validate(&json!({"spec": {}}));
+        assert_eq!(causes[0].field, "spec.containers");
+        let causes = PodStrategy.validate(&json!({"spec": {"containers": [{"name": "c"}]}}));
+        assert_eq!(causes[0].field, "spec.containers[0].image");
+        assert_eq!(causes[0].reason, "FieldValueRequired");
+    }
+}

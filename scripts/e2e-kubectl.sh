@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The stock-kubectl scenario: each step runs kubectl as a user would type it
+# and checks the output it expects. Needs KUBECONFIG pointing at a cluster.
+# KUBECTL selects the binary (default: kubectl on PATH).
+set -uo pipefail
+kubectl=${KUBECTL:-kubectl}
+pass=0; fail=0; failures=()
+ns=e2e-$$
+
+# expect NAME REGEX CMD...: CMD must succeed and its output match REGEX.
+expect() {
+  local name=$1 re=$2; shift 2
+  local out
+  if out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
+    pass=$((pass+1)); echo "ok   $name"
+  else
+    fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
+  fi
+}
+# expect_fail NAME REGEX CMD...: CMD must fail and its output match REGEX.
+expect_fail() {
+  local name=$1 re=$2; shift 2
+  local out
+  if ! out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
+    pass=$((pass+1)); echo "ok   $name"
+  else
+    fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
+  fi
+}
+k() { "$kubectl" "$@"; }
+
+echo "== kubectl $($kubectl version --client 2>/dev/null | head -1)"
+expect "server version is v1.33" 'Server Version: v1\.33' k version
+expect "system namespaces exist" 'kube-system +Active' k get namespaces
+expect "api-resources lists pods with short name" 'pods +po +v1 +true +Pod' k api-resources
+expect "api-resources lists deployments" 'deployments +deploy +apps/v1 +true +Deployment' k api-resources
+expect "api-versions lists apps/v1" '^apps/v1$' k api-versions
+# Several documents in one manifest, created with -f (JSON on the wire).
+manifest=$(mktemp)
+cat >"$manifest" <<YAML
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $ns
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app
+  namespace: $ns
+data:
+  color: blue
+  size: "3"
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+  namespace: $ns
+stringData:
+  password: s3cret
+YAML
+expect "create -f with several documents" "namespace/$ns created" k create -f "$manifest"
+expect "get configmap -o jsonpath" '^blue$' k -n "$ns" get configmap app -o 'jsonpath={.data.color}'
+expect "get configmap table" 'app +2 +[0-9]+s' k -n "$ns" get configmap app
+expect "label" 'configmap/app labeled' k -n "$ns" label configmap app tier=web
+expect "get -l selects by label" '^app ' k -n "$ns" get configmap -l tier=web --no-headers
+expect "get -l excludes by label" 'No resources found' k -n "$ns" get configmap -l 'tier in (db)'
+expect "get --show-labels" 'tier=web' k -n "$ns" get configmap app --show-labels
+expect "annotate" 'configmap/app annotated' k -n "$ns" annotate configmap app owner=me
+expect "field selector" '^app ' k -n "$ns" get configmap --field-selector metadata.name=app --no-headers
+expect "merge patch" 'configmap/app patched' k -n "$ns" patch configmap app --type merge -p '{"data":{"color":"red"}}'
+expect "json patch" 'configmap/app patched' k -n "$ns" patch configmap app --type json -p '[{"op":"remove","path":"/data/size"}]'
+expect "patched values" '^red:$' k -n "$ns" get configmap app -o 'jsonpath={.data.color}:{.data.size}'
+expect "secret data is base64" '^czNjcmV0$' k -n "$ns" get secret creds -o 'jsonpath={.data.password}'
+expect "secret type column" 'creds +Opaque +1' k -n "$ns" get secret creds --no-headers
+expect_fail "get missing object is NotFound" 'Error from server \(NotFound\): configmaps "nope" not found' k -n "$ns" get configmap nope
+expect_fail "duplicate create is AlreadyExists" 'AlreadyExists|already exists' k create -f "$manifest"
+bad=$(mktemp); printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n' >"$bad"
+expect_fail "invalid name is 422 Invalid" 'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value' k -n "$ns" create -f "$bad"
+expect "get -o yaml" 'kind: ConfigMap' k -n "$ns" get configmap app -o yaml
+expect "get -A" "$ns +app" k get configmaps -A
+expect "chunked list" 'app' k -n "$ns" get configmaps --chunk-size=1
+expect "delete configmap" 'configmap "app" deleted' k -n "$ns" delete configmap app
+expect_fail "deleted configmap is gone" 'NotFound' k -n "$ns" get configmap app
+
+echo
+echo "kubectl scenario: $pass passed, $fail failed"
+if [ $fail -gt 0 ]; then printf 'failed: %s\n' "${failures[@]}"; exit 1; fi

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what building and testing oxkube needs on a fresh Debian machine:
+# clang/libclang (RocksDB bindings), protoc (etcd protos), etcd 3.4 and
+# etcdctl (compatibility tests and benchmarks). Skips what is present.
+set -euo pipefail
+need=()
+command -v clang >/dev/null || need+=(clang libclang-dev)
+[ -e /usr/lib/llvm-14/lib/libclang.so ] || [ -n "$(ls /usr/lib/llvm-*/lib/libclang*.so* 2>/dev/null)" ] || need+=(libclang-dev)
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
+command -v kubectl >/dev/null || echo "warning: kubectl is not installed; the kubectl end-to-end tests will be skipped" >&2
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing packages: ${need[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

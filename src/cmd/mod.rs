@@ -1,0 +1,32 @@
+//! One module per subcommand: flags (upstream names) and wiring.
+
+pub mod apiserver;
+pub mod conformance;
+pub mod server;
+pub mod store;
+
+/// Process-wide set-up done once before anything else: logging, and the
+/// rustls crypto provider (ring, which kube also uses).
+pub fn init_process() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    // Fails only when a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Runs until SIGINT or SIGTERM, then stops the server.
+pub async fn until_signal(server: ::apiserver::RunningServer) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    server.abort();
+    Ok(())
+}

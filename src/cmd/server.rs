@@ -1,0 +1,64 @@
+//! `oxkube server`: the all-in-one control plane on one machine (like k3s):
+//! the embedded store and the API server, with a PKI and an admin
+//! kubeconfig made on first start.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::apiserver::ApiFlags;
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Where the store, certificates and admin.kubeconfig live.
+    #[arg(long, default_value = "/var/lib/oxkube")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub api: ApiFlags,
+}
+
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let engine = store::Engine::open(
+        &args.data_dir.join("store"),
+        store::EngineOptions::default(),
+    )
+    .context("opening the embedded store")?;
+    let kv: Arc<dyn store::Kv> = engine;
+
+    let bind = SocketAddr::new(args.api.bind_address, args.api.secure_port);
+    let host = match args.api.bind_address {
+        IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        ip => ip.to_string(),
+    };
+    let url = format!("https://{host}:{}", args.api.secure_port);
+    let pki = apiserver::pki::ensure(&args.data_dir, &url, &[host.clone()])
+        .context("creating certificates")?;
+    let serve = apiserver::ServeConfig {
+        bind,
+        tls_cert_file: args.api.tls_cert_file.clone().unwrap_or(pki.serving_cert),
+        tls_private_key_file: args
+            .api
+            .tls_private_key_file
+            .clone()
+            .unwrap_or(pki.serving_key),
+        client_ca_file: Some(args.api.client_ca_file.clone().unwrap_or(pki.ca_cert)),
+    };
+    let server = apiserver::start(kv, serve, args.api.settings()).await?;
+    tracing::info!(
+        addr = %server.local_addr,
+        took_ms = started.elapsed().as_millis() as u64,
+        "oxkube server is ready"
+    );
+    println!(
+        "oxkube server is serving on https://{}\nUse it with:\n  export KUBECONFIG={}\n  kubectl get namespaces",
+        server.local_addr,
+        pki.admin_kubeconfig.display()
+    );
+    super::until_signal(server).await
+}
