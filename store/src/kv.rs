@@ -298,8 +298,10 @@ pub struct Member {
 pub trait Kv: Send + Sync + 'static {
     async fn range(&self, req: RangeRequest) -> Result<RangeResponse, StoreError>;
     async fn put(&self, req: PutRequest) -> Result<PutResponse, StoreError>;
-    async fn delete_range(&self, req: DeleteRangeRequest)
-    -> Result<DeleteRangeResponse, StoreError>;
+    async fn delete_range(
+        &self,
+        req: DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, StoreError>;
     async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, StoreError>;
     /// Physically removes history before `revision` (etcd `Compact` with
     /// `physical=true` semantics: the answer comes once it is done).
