@@ -275,9 +275,18 @@ impl Server {
     }
 
     fn etcdctl_command_as(&self, tls: Option<&ClientTls>, args: &[&str]) -> Command {
+        self.etcdctl_command_at(&self.endpoint, tls, args)
+    }
+
+    fn etcdctl_command_at(
+        &self,
+        endpoint: &str,
+        tls: Option<&ClientTls>,
+        args: &[&str],
+    ) -> Command {
         let mut cmd = Command::new("etcdctl");
         cmd.env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", self.endpoint))
+            .arg(format!("--endpoints={endpoint}"))
             .arg("--dial-timeout=2s")
             .arg("--command-timeout=5s");
         if let Some(tls) = tls {
@@ -300,6 +309,15 @@ impl Server {
     /// Runs etcdctl with other client credentials (or none).
     pub fn etcdctl_as(&self, tls: Option<&ClientTls>, args: &[&str]) -> Output {
         self.etcdctl_command_as(tls, args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run etcdctl")
+    }
+
+    /// Runs etcdctl with this server's credentials but another spelling of
+    /// its endpoint.
+    pub fn etcdctl_at(&self, endpoint: &str, args: &[&str]) -> Output {
+        self.etcdctl_command_at(endpoint, self.tls.as_ref(), args)
             .stdin(Stdio::null())
             .output()
             .expect("run etcdctl")
