@@ -601,3 +601,38 @@ async fn oxkube_store_answers_like_etcd() {
         differences.join("\n")
     );
 }
+
+/// `RemoteKv` (the apiserver's `--etcd-servers` client) over https with a
+/// client certificate, against `oxkube store --client-cert-auth`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_kv_speaks_tls_with_client_certificates() {
+    require_etcd_tools!();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let pki = common::Pki::generate(tmp.path());
+    let ours = common::Server::oxkube(&tmp.path().join("oxkube"), Some(&pki));
+    let config = RemoteConfig {
+        endpoints: vec![ours.endpoint.clone()],
+        ca_file: Some(pki.client.ca.clone()),
+        cert_file: Some(pki.client.cert.clone()),
+        key_file: Some(pki.client.key.clone()),
+        connect_timeout: Some(Duration::from_secs(5)),
+    };
+    let kv = RemoteKv::connect(&config).await.expect("connect over TLS");
+    let put = kv.put(put("tls", "yes")).await.expect("put over TLS");
+    let got = kv.range(range("tls", "")).await.expect("get over TLS");
+    assert_eq!(got.kvs.len(), 1);
+    assert_eq!(got.kvs[0].value, b"yes".to_vec());
+    assert_eq!(got.kvs[0].mod_revision, put.header.revision);
+
+    // Without a client certificate the server refuses the connection.
+    let anonymous = RemoteConfig {
+        cert_file: None,
+        key_file: None,
+        ..config
+    };
+    let refused = match RemoteKv::connect(&anonymous).await {
+        Ok(kv) => kv.range(range("tls", "")).await.is_err(),
+        Err(_) => true,
+    };
+    assert!(refused, "a client without a certificate was served");
+}
