@@ -15,10 +15,12 @@ pub mod authn;
 pub mod bootstrap;
 pub mod discovery;
 pub mod error;
+pub mod field_validation;
 pub mod handlers;
 pub mod health;
 pub mod meta;
 pub mod metrics;
+pub mod namespace_cleanup;
 pub mod negotiate;
 pub mod openapi;
 pub mod patch;
@@ -69,17 +71,19 @@ pub struct ServeConfig {
 pub struct RunningServer {
     pub local_addr: SocketAddr,
     pub state: Arc<ApiState>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Waits until the server stops (it stops only when its task is aborted).
     pub async fn wait(self) {
-        let _ = self.task.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 
     pub fn abort(&self) {
-        self.task.abort();
+        self.tasks.iter().for_each(|t| t.abort());
     }
 }
 
@@ -106,12 +110,20 @@ pub async fn start(
     })?;
     settings.advertise_address = local_addr.to_string();
     let state = ApiState::new(kv, settings);
+    // The schemas behind field validation take a moment to build: start now.
+    tokio::task::spawn_blocking(field_validation::warm_up);
     bootstrap::ensure_system_namespaces(&state).await?;
     let app = server::router(state.clone());
-    let task = tokio::spawn(server::serve(listener, tls, app));
+    let tasks = vec![
+        tokio::spawn(server::serve(listener, tls, app)),
+        tokio::spawn(namespace_cleanup::run(
+            state.clone(),
+            state.namespace_deleted.clone(),
+        )),
+    ];
     Ok(RunningServer {
         local_addr,
         state,
-        task,
+        tasks,
     })
 }

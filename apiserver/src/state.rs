@@ -38,6 +38,8 @@ pub struct ApiState {
     pub settings: ApiSettings,
     pub metrics: Metrics,
     bootstrapped: std::sync::atomic::AtomicBool,
+    /// Wakes the namespace cleanup task (a namespace was marked for deletion).
+    pub namespace_deleted: Arc<tokio::sync::Notify>,
 }
 
 impl ApiState {
@@ -48,6 +50,7 @@ impl ApiState {
             settings,
             metrics: Metrics::default(),
             bootstrapped: std::sync::atomic::AtomicBool::new(false),
+            namespace_deleted: Arc::new(tokio::sync::Notify::new()),
         })
     }
 

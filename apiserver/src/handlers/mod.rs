@@ -5,6 +5,7 @@
 
 mod patch;
 mod read;
+mod scale;
 mod watch;
 mod write;
 
@@ -109,6 +110,18 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
     match ctx.info.subresource.as_deref() {
         None => {}
         Some("status") if ctx.res.has_subresource("status") => {}
+        Some("scale") if ctx.res.has_subresource("scale") => {
+            return match ctx.info.verb {
+                "get" => scale::get(&ctx).await,
+                "update" | "patch" => scale::update(&ctx).await,
+                _ => Err(method_not_allowed(&parts.method, &ctx.info)),
+            };
+        }
+        Some("finalize") if ctx.res.has_subresource("finalize") => {
+            if ctx.info.verb != "update" {
+                return Err(method_not_allowed(&parts.method, &ctx.info));
+            }
+        }
         Some(sub) if ctx.res.has_subresource(sub) => {
             return Err(ApiError::method_not_allowed(format!(
                 "the server does not allow this method on the requested resource ({}/{sub})",

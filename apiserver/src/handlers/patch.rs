@@ -7,7 +7,7 @@ use http::header;
 use serde_json::Value;
 
 use super::Ctx;
-use super::write::{finish_write, prepare_update};
+use super::write::{drop_unknown_fields, finish_write, prepare_update};
 use crate::error::{ApiError, ApiResult};
 use crate::patch::{self, PatchType};
 use crate::registry::store::target;
@@ -41,6 +41,7 @@ pub async fn patch(ctx: &Ctx) -> ApiResult<Response> {
         None
     };
     let info = &ctx.res.info;
+    let mut warnings = Vec::new();
     let (stored, created) = ctx
         .state
         .store
@@ -66,8 +67,9 @@ pub async fn patch(ctx: &Ctx) -> ApiResult<Response> {
                     Value::String(crate::meta::resource_version(&old).to_string()),
                 );
             }
+            warnings = drop_unknown_fields(ctx, &mut patched)?;
             prepare_update(ctx, patched, &old)
         })
         .await?;
-    finish_write(ctx, stored, created).await
+    finish_write(ctx, stored, created, &warnings).await
 }

@@ -10,6 +10,7 @@ use super::Ctx;
 use super::read::{list_options, render_object};
 use crate::admission;
 use crate::error::{ApiError, ApiResult};
+use crate::field_validation;
 use crate::meta;
 use crate::negotiate::respond;
 use crate::registry::list;
@@ -76,6 +77,7 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
     }
     let mut obj = ctx.body_json()?;
     check_type(ctx, &mut obj)?;
+    let warnings = drop_unknown_fields(ctx, &mut obj)?;
     check_namespace(ctx, &mut obj)?;
     if !meta::resource_version(&obj).is_empty() {
         return Err(ApiError::bad_request(
@@ -109,7 +111,28 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
         .store
         .create(&ctx.res, ctx.ns(), obj, ctx.dry_run())
         .await?;
-    Ok(render_object(ctx, StatusCode::CREATED, created))
+    let mut resp = render_object(ctx, StatusCode::CREATED, created);
+    add_warnings(&mut resp, &warnings);
+    Ok(resp)
+}
+
+/// Drops fields the kind does not know; refuses them under
+/// `fieldValidation=Strict`; returns the warnings to send under `Warn`.
+pub fn drop_unknown_fields(ctx: &Ctx, obj: &mut Value) -> ApiResult<Vec<String>> {
+    let mode = field_validation::Mode::parse(ctx.param("fieldValidation"))?;
+    let info = &ctx.res.info;
+    let unknown = field_validation::prune_unknown(info.group, info.version, info.kind, obj);
+    field_validation::check(mode, &unknown)
+}
+
+/// Adds one `Warning: 299 - "..."` header per message.
+pub fn add_warnings(resp: &mut Response, warnings: &[String]) {
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(w.clone()));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            resp.headers_mut().append(http::header::WARNING, v);
+        }
+    }
 }
 
 /// The metadata fields clients cannot change on update.
@@ -159,6 +182,7 @@ pub fn prepare_update(ctx: &Ctx, mut new: Value, old: &Value) -> ApiResult<Value
     let kind = match ctx.info.subresource.as_deref() {
         None => UpdateKind::Main,
         Some("status") => UpdateKind::Status,
+        Some("finalize") => UpdateKind::Finalize,
         Some(_) => UpdateKind::Raw,
     };
     let strategy = ctx.res.strategy;
@@ -184,6 +208,15 @@ pub fn prepare_update(ctx: &Ctx, mut new: Value, old: &Value) -> ApiResult<Value
             }
         }
         UpdateKind::Status => meta::copy_spec(&mut new, old),
+        UpdateKind::Finalize => {
+            let finalizers = new.pointer("/spec/finalizers").cloned();
+            let metadata = new.get("metadata").cloned();
+            new = old.clone();
+            if let Some(m) = metadata {
+                new["metadata"] = m;
+            }
+            new["spec"]["finalizers"] = finalizers.unwrap_or_else(|| json!([]));
+        }
         UpdateKind::Raw => {}
     }
     let mut causes = admission::validate_object_meta(&new, &ctx.res, false);
@@ -197,6 +230,7 @@ pub fn prepare_update(ctx: &Ctx, mut new: Value, old: &Value) -> ApiResult<Value
 pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
     let mut body = ctx.body_json()?;
     check_type(ctx, &mut body)?;
+    let warnings = drop_unknown_fields(ctx, &mut body)?;
     check_namespace(ctx, &mut body)?;
     let body_name = meta::name(&body).to_string();
     if body_name != ctx.name() {
@@ -229,12 +263,17 @@ pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
                 }
             })
             .await?;
-    finish_write(ctx, stored, created).await
+    finish_write(ctx, stored, created, &warnings).await
 }
 
 /// After an update: remove an object whose last finalizer went away while
 /// it was being deleted, then answer.
-pub async fn finish_write(ctx: &Ctx, stored: Value, created: bool) -> ApiResult<Response> {
+pub async fn finish_write(
+    ctx: &Ctx,
+    stored: Value,
+    created: bool,
+    warnings: &[String],
+) -> ApiResult<Response> {
     if !ctx.dry_run() {
         ctx.state
             .store
@@ -246,7 +285,9 @@ pub async fn finish_write(ctx: &Ctx, stored: Value, created: bool) -> ApiResult<
     } else {
         StatusCode::OK
     };
-    Ok(render_object(ctx, status, stored))
+    let mut resp = render_object(ctx, status, stored);
+    add_warnings(&mut resp, warnings);
+    Ok(resp)
 }
 
 fn delete_options(ctx: &Ctx) -> ApiResult<DeleteOptions> {
@@ -326,6 +367,9 @@ pub async fn delete(ctx: &Ctx) -> ApiResult<Response> {
         .store
         .delete(&ctx.res, ctx.ns(), ctx.name(), &opts)
         .await?;
+    if ctx.res.info.kind == "Namespace" && ctx.res.info.group.is_empty() {
+        ctx.state.namespace_deleted.notify_one();
+    }
     Ok(match outcome {
         DeleteOutcome::Pending(obj) => render_object(ctx, StatusCode::OK, obj),
         DeleteOutcome::Deleted(obj) if ctx.res.strategy.return_deleted_object() => {

@@ -15,7 +15,7 @@
 
 mod extensions;
 mod paths;
-mod schemas;
+pub(crate) mod schemas;
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hasher};

@@ -26,6 +26,8 @@ pub enum UpdateKind {
     Main,
     /// The status subresource: only status (and metadata) changes apply.
     Status,
+    /// `namespaces/<n>/finalize`: only `spec.finalizers` changes.
+    Finalize,
     /// Any other subresource: the caller decides what changes.
     Raw,
 }
