@@ -84,6 +84,77 @@ expect "chunked list" 'app' k -n "$ns" get configmaps --chunk-size=1
 expect "delete configmap" 'configmap "app" deleted' k -n "$ns" delete configmap app
 expect_fail "deleted configmap is gone" 'NotFound' k -n "$ns" get configmap app
 
+# Watch: start `get -w`, make changes, and check the events it printed.
+watch_out=$(mktemp)
+k -n "$ns" get configmaps -w --output-watch-events >"$watch_out" 2>&1 &
+watcher=$!
+sleep 1
+k -n "$ns" create -f - >/dev/null 2>&1 <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: watched}
+data: {k: v1}
+YAML
+k -n "$ns" patch configmap watched --type merge -p '{"data":{"k":"v2"}}' >/dev/null
+k -n "$ns" delete configmap watched >/dev/null
+sleep 1; kill $watcher 2>/dev/null; wait $watcher 2>/dev/null
+expect "get -w sees ADDED" 'ADDED +watched' cat "$watch_out"
+expect "get -w sees MODIFIED" 'MODIFIED +watched' cat "$watch_out"
+expect "get -w sees DELETED" 'DELETED +watched' cat "$watch_out"
+
+# apply, then apply again with a field removed: the field goes away.
+applied=$(mktemp)
+cat >"$applied" <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: applied, labels: {app: demo}}
+data: {keep: "1", drop: "2"}
+YAML
+expect "apply creates" 'configmap/applied created' k -n "$ns" apply -f "$applied"
+sed -i 's/data: {keep: "1", drop: "2"}/data: {keep: "1"}/' "$applied"
+expect "apply configures" 'configmap/applied configured' k -n "$ns" apply -f "$applied"
+expect "applied field removed" '^1:$' k -n "$ns" get configmap applied -o 'jsonpath={.data.keep}:{.data.drop}'
+sed -i 's/keep: "1"/keep: "3"/' "$applied"
+kdiff() { "$kubectl" "$@"; [ $? -le 1 ]; }  # diff exits 1 when there are differences
+expect "diff shows the change" '\+  keep: "3"' kdiff -n "$ns" diff -f "$applied"
+expect "dry-run=server changes nothing" 'configmap/applied configured \(server dry run\)' k -n "$ns" apply -f "$applied" --dry-run=server
+expect "dry run left data alone" '^1$' k -n "$ns" get configmap applied -o 'jsonpath={.data.keep}'
+
+# replace and edit
+k -n "$ns" get configmap applied -o yaml | sed 's/keep: "1"/keep: "4"/' >"$applied.replace"
+expect "replace" 'configmap/applied replaced' k -n "$ns" replace -f "$applied.replace"
+editor=$(mktemp); printf '#!/bin/sh\nsed -i "s/keep: \\"4\\"/keep: \\"5\\"/" "$1"\n' >"$editor"; chmod +x "$editor"
+expect "edit with KUBE_EDITOR" 'configmap/applied edited' env KUBE_EDITOR="$editor" "$kubectl" -n "$ns" edit configmap applied
+expect "edited value" '^5$' k -n "$ns" get configmap applied -o 'jsonpath={.data.keep}'
+expect "strategic merge patch" 'configmap/applied patched' k -n "$ns" patch configmap applied -p '{"metadata":{"labels":{"tier":"x"}}}'
+expect "custom-columns" 'applied +demo' k -n "$ns" get configmap applied -o custom-columns=NAME:.metadata.name,APP:.metadata.labels.app --no-headers
+expect "describe" 'Name: +applied' k -n "$ns" describe configmap applied
+
+# A deployment: create, scale through the scale subresource, wide output.
+cat >"$applied.deploy" <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: busybox:local, command: [httpd, -f, -p, "8080"]}]
+YAML
+expect "create deployment" 'deployment.apps/web created' k -n "$ns" create -f "$applied.deploy"
+expect "scale deployment" 'deployment.apps/web scaled' k -n "$ns" scale deployment web --replicas=3
+expect "scaled replicas" '^3$' k -n "$ns" get deployment web -o 'jsonpath={.spec.replicas}'
+expect "get deploy -o wide shows images" 'web +.*busybox:local' k -n "$ns" get deploy web -o wide
+expect "get po,deploy,cm" 'deployment.apps/web' k -n "$ns" get po,deploy,cm
+
+# Deletion: by label, --all, then the namespace with --wait.
+expect "delete -l" 'configmap "applied" deleted' k -n "$ns" delete configmap -l app=demo
+expect "delete --all" 'deleted' k -n "$ns" delete secrets --all
+expect "delete namespace --wait" "namespace \"$ns\" deleted" k delete namespace "$ns" --wait --timeout=60s
+expect_fail "namespace is gone" 'NotFound' k get namespace "$ns"
+
 echo
 echo "kubectl scenario: $pass passed, $fail failed"
 if [ $fail -gt 0 ]; then printf 'failed: %s\n' "${failures[@]}"; exit 1; fi

@@ -37,7 +37,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         ip => ip.to_string(),
     };
     let url = format!("https://{host}:{}", args.api.secure_port);
-    let pki = apiserver::pki::ensure(&args.data_dir, &url, &[host.clone()])
+    let pki = apiserver::pki::ensure(&args.data_dir, &url, std::slice::from_ref(&host))
         .context("creating certificates")?;
     let serve = apiserver::ServeConfig {
         bind,

@@ -117,11 +117,10 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
                 _ => Err(method_not_allowed(&parts.method, &ctx.info)),
             };
         }
-        Some("finalize") if ctx.res.has_subresource("finalize") => {
-            if ctx.info.verb != "update" {
-                return Err(method_not_allowed(&parts.method, &ctx.info));
-            }
+        Some("finalize") if ctx.res.has_subresource("finalize") && ctx.info.verb != "update" => {
+            return Err(method_not_allowed(&parts.method, &ctx.info));
         }
+        Some("finalize") if ctx.res.has_subresource("finalize") => {}
         Some(sub) if ctx.res.has_subresource(sub) => {
             return Err(ApiError::method_not_allowed(format!(
                 "the server does not allow this method on the requested resource ({}/{sub})",
