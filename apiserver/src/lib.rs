@@ -13,6 +13,7 @@
 pub mod admission;
 pub mod authn;
 pub mod bootstrap;
+pub mod conversion;
 pub mod discovery;
 pub mod error;
 pub mod field_validation;
@@ -113,6 +114,8 @@ pub async fn start(
     // The schemas behind field validation take a moment to build: start now.
     tokio::task::spawn_blocking(field_validation::warm_up);
     bootstrap::ensure_system_namespaces(&state).await?;
+    bootstrap::ensure_kubernetes_service(&state, local_addr).await?;
+    state.set_bootstrapped();
     let app = server::router(state.clone());
     let tasks = vec![
         tokio::spawn(server::serve(listener, tls, app)),

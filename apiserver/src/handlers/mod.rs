@@ -5,6 +5,7 @@
 
 mod patch;
 mod read;
+mod review;
 mod scale;
 mod watch;
 mod write;
@@ -35,6 +36,8 @@ pub struct Ctx {
     pub headers: HeaderMap,
     pub output: Output,
     pub body: Bytes,
+    /// Who is asking (None only on public paths, which never get here).
+    pub user: Option<crate::authn::UserInfo>,
 }
 
 impl Ctx {
@@ -98,7 +101,12 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
     if info.verb == "unknown" {
         return Err(method_not_allowed(&parts.method, &info));
     }
+    let user = parts
+        .extensions
+        .get::<crate::authn::Authenticated>()
+        .and_then(|a| a.0.clone());
     let ctx = Ctx {
+        user,
         state,
         info,
         res,
@@ -131,6 +139,12 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
     }
     if !verb_allowed(&ctx) {
         return Err(method_not_allowed(&parts.method, &ctx.info));
+    }
+    if !ctx.res.is_stored() {
+        return match ctx.info.verb {
+            "create" if ctx.res.info.kind.ends_with("Review") => review::create(&ctx).await,
+            _ => Err(method_not_allowed(&parts.method, &ctx.info)),
+        };
     }
     match ctx.info.verb {
         "get" => read::get(&ctx).await,

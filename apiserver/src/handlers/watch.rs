@@ -259,10 +259,13 @@ impl WatchJob {
     /// selectors to the old and new object as upstream does.
     async fn forward(&mut self, ev: store::Event) -> Result<(), Closed> {
         let new = match ev.kind {
-            EventType::Put => decode(&ev.kv).ok(),
+            EventType::Put => decode(&self.res, &ev.kv).ok(),
             EventType::Delete => None,
         };
-        let old = ev.prev_kv.as_ref().and_then(|kv| decode(kv).ok());
+        let old = ev
+            .prev_kv
+            .as_ref()
+            .and_then(|kv| decode(&self.res, kv).ok());
         let matching = |o: &Option<Value>| {
             o.as_ref().is_some_and(|o| {
                 matches(

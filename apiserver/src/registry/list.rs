@@ -173,7 +173,7 @@ pub async fn list(
             }
         }
         for kv in &resp.kvs {
-            let obj = decode(kv)?;
+            let obj = decode(res, kv)?;
             if matches(res, &obj, &opts.label_selector, &opts.field_selector) {
                 items.push(obj);
             }

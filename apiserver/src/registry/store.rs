@@ -15,6 +15,7 @@ use store::{
 };
 
 use super::table::Resource;
+use crate::conversion;
 use crate::error::{ApiError, ApiResult, Target};
 use crate::meta;
 
@@ -61,10 +62,13 @@ pub fn target<'a>(res: &'a Resource, name: &'a str) -> Target<'a> {
     }
 }
 
-/// Decodes a stored object and sets its resourceVersion.
-pub fn decode(kv: &KeyValue) -> ApiResult<Value> {
-    let mut obj: Value = serde_json::from_slice(&kv.value)
+/// Decodes a stored object in the version `res` serves and sets its
+/// resourceVersion.
+pub fn decode(res: &Resource, kv: &KeyValue) -> ApiResult<Value> {
+    let stored: Value = serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))?;
+    let info = &res.info;
+    let mut obj = conversion::convert(stored, info.group, info.version, info.kind);
     meta::meta_mut(&mut obj).insert(
         "resourceVersion".into(),
         Value::String(kv.mod_revision.to_string()),
@@ -72,8 +76,10 @@ pub fn decode(kv: &KeyValue) -> ApiResult<Value> {
     Ok(obj)
 }
 
-fn encode(obj: &Value) -> ApiResult<Vec<u8>> {
-    let mut copy = obj.clone();
+/// Encodes `obj` for storage, in the resource's storage version.
+fn encode(res: &Resource, obj: &Value) -> ApiResult<Vec<u8>> {
+    let (group, version, kind) = res.storage;
+    let mut copy = conversion::convert(obj.clone(), group, version, kind);
     let m = meta::meta_mut(&mut copy);
     m.remove("resourceVersion");
     m.remove("selfLink");
@@ -122,7 +128,7 @@ impl ObjectStore {
     pub async fn get(&self, res: &Resource, ns: Option<&str>, name: &str) -> ApiResult<Value> {
         let key = Self::key(res, ns, name);
         match self.get_kv(&key).await? {
-            Some(kv) => decode(&kv),
+            Some(kv) => decode(res, &kv),
             None => Err(ApiError::not_found(target(res, name))),
         }
     }
@@ -137,7 +143,7 @@ impl ObjectStore {
     ) -> ApiResult<Value> {
         let name = meta::name(&obj).to_string();
         let key = Self::key(res, ns, &name);
-        let value = encode(&obj)?;
+        let value = encode(res, &obj)?;
         if dry_run {
             if self.get_kv(&key).await?.is_some() {
                 return Err(ApiError::already_exists(target(res, &name)));
@@ -186,11 +192,11 @@ impl ObjectStore {
         let mut current = self.get_kv(&key).await?;
         loop {
             let mod_rev = current.as_ref().map(|kv| kv.mod_revision).unwrap_or(0);
-            let old = current.as_ref().map(decode).transpose()?;
+            let old = current.as_ref().map(|kv| decode(res, kv)).transpose()?;
             let existed = old.is_some();
             let unchanged_bytes = current.as_ref().map(|kv| kv.value.clone());
             let new_obj = update(old)?;
-            let value = encode(&new_obj)?;
+            let value = encode(res, &new_obj)?;
             if dry_run {
                 return Ok((new_obj, !existed));
             }
@@ -242,7 +248,7 @@ impl ObjectStore {
             let Some(kv) = current.take() else {
                 return Err(ApiError::not_found(target(res, name)));
             };
-            let obj = decode(&kv)?;
+            let obj = decode(res, &kv)?;
             check_preconditions(res, name, &obj, opts)?;
             let finalizers = meta::finalizers(&obj);
             // Orphan/Foreground propagation add the "orphan" and
@@ -282,7 +288,7 @@ impl ObjectStore {
                         compare: vec![mod_equals(&key, kv.mod_revision)],
                         success: vec![RequestOp::Put(PutRequest {
                             key: key.clone(),
-                            value: encode(&marked)?,
+                            value: encode(res, &marked)?,
                             ..Default::default()
                         })],
                         failure: vec![RequestOp::Range(RangeRequest::key(key.clone()))],

@@ -12,6 +12,9 @@ use crate::strategy::{self, Strategy};
 pub struct Resource {
     pub info: ResourceInfo,
     pub strategy: &'static dyn Strategy,
+    /// Group, version and kind objects are stored in (the storage-version
+    /// row with the same storage prefix; this row itself for most).
+    pub storage: (&'static str, &'static str, &'static str),
 }
 
 impl Resource {
@@ -36,13 +39,27 @@ pub struct ResourceTable {
 impl ResourceTable {
     pub fn builtin() -> Self {
         let mut table = ResourceTable::default();
-        for info in builtin_resources() {
-            table.insert(info);
+        let rows = builtin_resources();
+        for info in &rows {
+            let storage = rows
+                .iter()
+                .find(|r| {
+                    r.storage_version
+                        && !r.storage_prefix.is_empty()
+                        && r.storage_prefix == info.storage_prefix
+                })
+                .map(|r| (r.group, r.version, r.kind))
+                .unwrap_or((info.group, info.version, info.kind));
+            table.insert(info.clone(), storage);
         }
         table
     }
 
-    pub fn insert(&mut self, info: ResourceInfo) {
+    pub fn insert(
+        &mut self,
+        info: ResourceInfo,
+        storage: (&'static str, &'static str, &'static str),
+    ) {
         let strategy = strategy::for_kind(info.group, info.kind);
         let versions = self.groups.entry(info.group.to_string()).or_default();
         if !versions.iter().any(|v| v == info.version) {
@@ -56,8 +73,14 @@ impl ResourceTable {
             info.version.to_string(),
             info.plural.to_string(),
         );
-        self.by_path
-            .insert(key, Arc::new(Resource { info, strategy }));
+        self.by_path.insert(
+            key,
+            Arc::new(Resource {
+                info,
+                strategy,
+                storage,
+            }),
+        );
     }
 
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<Resource>> {

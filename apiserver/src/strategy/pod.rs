@@ -44,13 +44,14 @@ fn default_container(c: &mut Value) {
     }
 }
 
+/// PodSpec defaults (upstream SetDefaults_PodSpec and the container
+/// defaults): shared by pods and pod templates.
 pub(crate) fn default_pod_spec(spec: &mut Value) {
     default_if_missing(spec, "restartPolicy", json!("Always"));
     default_if_missing(spec, "terminationGracePeriodSeconds", json!(30));
     default_if_missing(spec, "dnsPolicy", json!("ClusterFirst"));
     default_if_missing(spec, "securityContext", json!({}));
     default_if_missing(spec, "schedulerName", json!("default-scheduler"));
-    default_if_missing(spec, "enableServiceLinks", json!(true));
     for list in ["containers", "initContainers"] {
         if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
             cs.iter_mut().for_each(default_container);
@@ -127,6 +128,8 @@ impl Strategy for PodStrategy {
         }
         if let Some(spec) = obj.get_mut("spec") {
             default_pod_spec(spec);
+            // SetDefaults_Pod, not PodSpec: templates do not get it.
+            default_if_missing(spec, "enableServiceLinks", json!(true));
         }
         obj["status"] = json!({"phase": "Pending", "qosClass": qos_class(obj)});
     }
