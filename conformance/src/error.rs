@@ -29,6 +29,20 @@ pub enum ConformanceError {
         #[source]
         source: regex::Error,
     },
+    /// A file the run needs could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The known-gaps file is malformed or names a test this suite lacks.
+    #[error("{path}:{line}: {message}")]
+    KnownGaps {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     /// A report file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {

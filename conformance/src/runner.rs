@@ -11,6 +11,7 @@ use regex::Regex;
 use tracing::{Instrument, info, warn};
 
 use crate::framework::{Ctx, TestCase, TestError};
+use crate::known_gaps::KnownGaps;
 use crate::report::{Outcome, Summary, TestReport};
 use crate::{ConformanceError, RunOptions, suites, upstream};
 
@@ -92,7 +93,10 @@ pub fn no_nodes_reason(nodes: &[Node]) -> Option<String> {
     }
 }
 
-pub(crate) async fn run_suite(options: &RunOptions) -> Result<Summary, ConformanceError> {
+pub(crate) async fn run_suite(
+    options: &RunOptions,
+    gaps: &KnownGaps,
+) -> Result<Summary, ConformanceError> {
     let filter = Filter::new(options.focus.as_deref(), options.skip.as_deref())?;
     let client = client_for(&options.kubeconfig).await?;
     let version = client
@@ -134,7 +138,8 @@ pub(crate) async fn run_suite(options: &RunOptions) -> Result<Summary, Conforman
         .map(|test| {
             let client = client.clone();
             let node_gap = node_gap.clone();
-            async move { run_one(client, test, node_gap).await }
+            let listed = gaps.reason(test.name).map(str::to_string);
+            async move { run_one(client, test, node_gap, listed).await }
         })
         .buffer_unordered(parallel)
         .collect()
@@ -143,12 +148,18 @@ pub(crate) async fn run_suite(options: &RunOptions) -> Result<Summary, Conforman
     Ok(Summary::new(results, not_covered, version.git_version))
 }
 
-async fn run_one(client: Client, test: TestCase, node_gap: Option<String>) -> TestReport {
+async fn run_one(
+    client: Client,
+    test: TestCase,
+    node_gap: Option<String>,
+    known_gap: Option<String>,
+) -> TestReport {
     let started = Instant::now();
     let outcome = match (test.needs_nodes, node_gap) {
         (true, Some(reason)) => Outcome::Skipped(reason),
         _ => execute(client, &test).await,
-    };
+    }
+    .with_known_gap(known_gap.as_deref());
     let report = TestReport {
         name: test.name,
         area: test.area(),

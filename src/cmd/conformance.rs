@@ -18,6 +18,10 @@ pub struct ConformanceArgs {
     /// Write a JUnit XML report here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Known-gaps file: one `<codename><TAB><reason>` per line (`#` comments).
+    /// Listed tests that fail are reported as known gaps, not failures.
+    #[arg(long, value_name = "FILE")]
+    pub known_gaps: Option<PathBuf>,
     /// Tests run at once.
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
@@ -30,6 +34,7 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<()> {
         skip: args.skip,
         junit: args.junit,
         parallel: args.parallel.max(1),
+        known_gaps: args.known_gaps,
     };
     let summary = conformance::run(options).await?;
     if summary.failed > 0 {
