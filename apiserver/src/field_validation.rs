@@ -58,15 +58,20 @@ pub fn prune_unknown(group: &str, version: &str, kind: &str, obj: &mut Value) ->
     unknown
 }
 
-/// Applies `mode` to the unknown fields found: an error for Strict, the
-/// warnings to send for Warn, nothing for Ignore.
-pub fn check(mode: Mode, unknown: &[String]) -> ApiResult<Vec<String>> {
-    if unknown.is_empty() || mode == Mode::Ignore {
+/// Applies `mode` to the unknown and duplicate fields found: an error for
+/// Strict, the warnings to send for Warn, nothing for Ignore.
+pub fn check(mode: Mode, unknown: &[String], duplicates: &[String]) -> ApiResult<Vec<String>> {
+    if (unknown.is_empty() && duplicates.is_empty()) || mode == Mode::Ignore {
         return Ok(Vec::new());
     }
     let messages: Vec<String> = unknown
         .iter()
         .map(|f| format!("unknown field \"{f}\""))
+        .chain(
+            duplicates
+                .iter()
+                .map(|f| format!("duplicate field \"{f}\"")),
+        )
         .collect();
     match mode {
         Mode::Strict => Err(ApiError::bad_request(format!(
@@ -190,13 +195,13 @@ mod tests {
         );
         assert!(pod["spec"].get("foo").is_none());
         assert_eq!(pod["metadata"]["labels"]["a"], "b");
-        let err = check(Mode::Strict, &unknown).unwrap_err();
+        let err = check(Mode::Strict, &unknown, &[]).unwrap_err();
         assert_eq!(err.code, 400);
         assert!(
             err.message
                 .starts_with("strict decoding error: unknown field \"metadata.bogus\"")
         );
-        assert_eq!(check(Mode::Warn, &unknown).unwrap().len(), 3);
+        assert_eq!(check(Mode::Warn, &unknown, &[]).unwrap().len(), 3);
     }
 
     #[test]
@@ -205,5 +210,114 @@ mod tests {
         let before = cm.clone();
         assert!(prune_unknown("", "v1", "ConfigMap", &mut cm).is_empty());
         assert_eq!(cm, before);
+    }
+}
+
+/// Paths of keys that appear twice in the same JSON object of `body`
+/// (`spec.replicas`, `spec.containers[0].name`); empty for non-JSON bodies.
+pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let _ = serde::de::DeserializeSeed::deserialize(
+        DuplicateSeed {
+            path: String::new(),
+            found: &mut found,
+            depth: 0,
+        },
+        &mut de,
+    );
+    found
+}
+
+/// Walks any JSON value, recording duplicate keys with their paths.
+struct DuplicateSeed<'a> {
+    path: String,
+    found: &'a mut Vec<String>,
+    depth: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for DuplicateSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for DuplicateSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = join(&self.path, &key);
+            if !seen.insert(key) {
+                self.found.push(path.clone());
+            }
+            if self.depth < 64 {
+                map.next_value_seed(DuplicateSeed {
+                    path,
+                    found: self.found,
+                    depth: self.depth + 1,
+                })?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while self.depth < 64 {
+            let seed = DuplicateSeed {
+                path: format!("{}[{i}]", self.path),
+                found: self.found,
+                depth: self.depth + 1,
+            };
+            if seq.next_element_seed(seed)?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod duplicate_tests {
+    use super::duplicate_fields;
+
+    #[test]
+    fn finds_duplicates_with_paths() {
+        let body = br#"{"metadata":{"name":"a","name":"b"},"spec":{"containers":[{"name":"c","image":"i","image":"j"}]}}"#;
+        assert_eq!(
+            duplicate_fields(body),
+            vec!["metadata.name", "spec.containers[0].image"]
+        );
+        assert!(duplicate_fields(br#"{"a":1,"b":{"a":2}}"#).is_empty());
     }
 }

@@ -13,6 +13,7 @@
 pub mod admission;
 pub mod authn;
 pub mod bootstrap;
+pub mod compress;
 pub mod conversion;
 pub mod discovery;
 pub mod error;
@@ -36,6 +37,7 @@ pub mod state;
 pub mod strategy;
 pub mod tls;
 pub mod validation;
+pub mod watch_cache;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -71,7 +71,11 @@ async fn observe(State(state): State<Arc<ApiState>>, req: Request, next: Next) -
         .map(|u| u.name)
         .unwrap_or_else(|| "system:anonymous".into());
     let span = info_span!("request", method = %req.method(), path = %path, user = %user);
-    let resp = next.run(req).instrument(span).await;
+    let gzip = crate::compress::accepts_gzip(req.headers());
+    let mut resp = next.run(req).instrument(span).await;
+    if gzip {
+        resp = crate::compress::maybe_gzip(resp).await;
+    }
     let code = resp.status().as_u16();
     state
         .metrics

@@ -7,6 +7,7 @@ use store::Kv;
 
 use crate::metrics::Metrics;
 use crate::registry::{ObjectStore, ResourceTable};
+use crate::watch_cache::WatchCache;
 
 /// Settings that change request handling (not transport).
 #[derive(Debug, Clone)]
@@ -40,12 +41,15 @@ pub struct ApiState {
     bootstrapped: std::sync::atomic::AtomicBool,
     /// Wakes the namespace cleanup task (a namespace was marked for deletion).
     pub namespace_deleted: Arc<tokio::sync::Notify>,
+    /// One store watch per resource, shared by all watchers.
+    pub watch_cache: Arc<WatchCache>,
 }
 
 impl ApiState {
     pub fn new(kv: Arc<dyn Kv>, settings: ApiSettings) -> Arc<Self> {
         Arc::new(ApiState {
             table: RwLock::new(Arc::new(ResourceTable::builtin())),
+            watch_cache: Arc::new(WatchCache::new(kv.clone())),
             store: ObjectStore::new(kv),
             settings,
             metrics: Metrics::default(),

@@ -9,7 +9,9 @@ use super::Ctx;
 use crate::error::ApiResult;
 use crate::negotiate::{Output, respond};
 use crate::printers::{self, IncludeObject};
+use crate::registry::ObjectStore;
 use crate::registry::list::{self, ListOptions};
+use crate::registry::store::decode;
 use crate::selectors::{FieldSelector, LabelSelector};
 
 pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
@@ -36,7 +38,14 @@ pub fn list_options(ctx: &Ctx) -> ApiResult<ListOptions> {
 
 pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
     let opts = list_options(ctx)?;
-    let result = list::list(&ctx.state.store, &ctx.res, ctx.ns(), &opts).await?;
+    let from_cache = opts.resource_version.as_deref() == Some("0")
+        && opts.continue_token.is_none()
+        && opts.resource_version_match.as_deref() != Some("Exact");
+    let result = if from_cache {
+        list_from_cache(ctx, &opts).await?
+    } else {
+        list::list(&ctx.state.store, &ctx.res, ctx.ns(), &opts).await?
+    };
     let mut list_meta = Map::new();
     list_meta.insert(
         "resourceVersion".into(),
@@ -72,6 +81,31 @@ pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
         }),
     };
     Ok(respond(StatusCode::OK, &body, ctx.output))
+}
+
+/// `resourceVersion=0`: any recent state will do, so the watch cache answers
+/// (the whole list: upstream ignores `limit` here too).
+async fn list_from_cache(ctx: &Ctx, opts: &ListOptions) -> ApiResult<list::ListResult> {
+    list::check_field_selector(&ctx.res, &opts.field_selector)?;
+    let cache = ctx
+        .state
+        .watch_cache
+        .get(&ObjectStore::prefix(&ctx.res, None))
+        .await?;
+    let (objects, revision, _) = cache.snapshot(&ObjectStore::prefix(&ctx.res, ctx.ns()));
+    let mut items = Vec::with_capacity(objects.len());
+    for kv in &objects {
+        let obj = decode(&ctx.res, kv)?;
+        if list::matches(&ctx.res, &obj, &opts.label_selector, &opts.field_selector) {
+            items.push(obj);
+        }
+    }
+    Ok(list::ListResult {
+        items,
+        resource_version: revision,
+        continue_token: None,
+        remaining_item_count: None,
+    })
 }
 
 /// Items of built-in lists carry no kind/apiVersion (upstream's typed lists).

@@ -24,6 +24,7 @@ use crate::printers::{self, IncludeObject};
 use crate::registry::list::{self, ListOptions, matches};
 use crate::registry::store::decode;
 use crate::registry::{ObjectStore, Resource};
+use crate::watch_cache::{Batch, Subscription, WatchCache};
 
 /// How often an idle watch with bookmarks asks the store for progress.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
@@ -131,6 +132,8 @@ pub async fn watch(ctx: &Ctx) -> ApiResult<Response> {
     };
     let job = WatchJob {
         store: ctx.state.store.clone(),
+        caches: ctx.state.watch_cache.clone(),
+        any_freshness: initial && rv == "0",
         res: ctx.res.clone(),
         namespace: ctx.ns().map(str::to_string),
         opts,
@@ -159,6 +162,9 @@ pub async fn watch(ctx: &Ctx) -> ApiResult<Response> {
 
 struct WatchJob {
     store: ObjectStore,
+    caches: Arc<WatchCache>,
+    /// `resourceVersion=0`: initial state from the cache, however fresh.
+    any_freshness: bool,
     res: Arc<Resource>,
     namespace: Option<String>,
     opts: ListOptions,
@@ -182,32 +188,125 @@ impl WatchJob {
         self.send("ERROR", err.status()).await
     }
 
+    /// Initial events (when asked for), then changes: from the watch cache
+    /// when it reaches back far enough, else from a direct store watch.
     async fn run(mut self) -> Result<(), Closed> {
-        let from = match self.start_after {
-            Some(rv) => rv,
+        let cache = match self.caches.get(&ObjectStore::prefix(&self.res, None)).await {
+            Ok(c) => c,
+            Err(e) => return self.send_error(e).await,
+        };
+        let prefix = ObjectStore::prefix(&self.res, self.namespace.as_deref());
+        let (from, subscription) = match self.start_after {
+            Some(rv) => (rv, cache.subscribe_from(rv)),
+            None if self.any_freshness => {
+                let (objects, revision, live) = cache.snapshot(&prefix);
+                for kv in objects {
+                    if let Ok(obj) = decode(&self.res, &kv)
+                        && matches(
+                            &self.res,
+                            &obj,
+                            &self.opts.label_selector,
+                            &self.opts.field_selector,
+                        )
+                    {
+                        self.send("ADDED", obj).await?;
+                    }
+                }
+                self.initial_events_end(revision).await?;
+                let sub = Subscription {
+                    backlog: Vec::new(),
+                    live,
+                };
+                (revision, Some(sub))
+            }
             None => {
                 let mut all = self.opts.clone();
                 all.limit = 0;
                 all.continue_token = None;
                 all.resource_version = None;
                 all.resource_version_match = None;
-                let listed =
-                    match list::list(&self.store, &self.res, self.namespace.as_deref(), &all).await
-                    {
-                        Ok(l) => l,
-                        Err(e) => return self.send_error(e).await,
-                    };
+                let ns = self.namespace.clone();
+                let listed = match list::list(&self.store, &self.res, ns.as_deref(), &all).await {
+                    Ok(l) => l,
+                    Err(e) => return self.send_error(e).await,
+                };
                 for obj in listed.items {
                     self.send("ADDED", obj).await?;
                 }
-                if self.send_initial && self.bookmarks {
-                    let b = bookmark(&self.res, listed.resource_version, true);
-                    self.send("BOOKMARK", b).await?;
-                }
-                listed.resource_version
+                self.initial_events_end(listed.resource_version).await?;
+                (
+                    listed.resource_version,
+                    cache.subscribe_from(listed.resource_version),
+                )
             }
         };
-        let prefix = ObjectStore::prefix(&self.res, self.namespace.as_deref());
+        match subscription {
+            Some(sub) => self.stream_cached(sub, from, &prefix).await,
+            None => self.stream_direct(from, prefix).await,
+        }
+    }
+
+    async fn initial_events_end(&mut self, revision: i64) -> Result<(), Closed> {
+        if self.send_initial && self.bookmarks {
+            let b = bookmark(&self.res, revision, true);
+            self.send("BOOKMARK", b).await?;
+        }
+        Ok(())
+    }
+
+    /// Streams cached batches after `from`. A watcher that falls too far
+    /// behind, or a cache that restarts, ends the stream: the client watches
+    /// again from its last resourceVersion, as with upstream.
+    async fn stream_cached(
+        &mut self,
+        sub: Subscription,
+        from: i64,
+        prefix: &[u8],
+    ) -> Result<(), Closed> {
+        let mut last = from;
+        for batch in sub.backlog {
+            self.deliver(&batch, &mut last, prefix).await?;
+        }
+        let mut live = sub.live;
+        loop {
+            tokio::select! {
+                next = live.recv() => match next {
+                    Ok(batch) if batch.reset => return Ok(()),
+                    Ok(batch) => self.deliver(&batch, &mut last, prefix).await?,
+                    Err(_) => return Ok(()),
+                },
+                _ = self.tx.closed() => return Err(Closed),
+            }
+        }
+    }
+
+    async fn deliver(
+        &mut self,
+        batch: &Batch,
+        last: &mut i64,
+        prefix: &[u8],
+    ) -> Result<(), Closed> {
+        if batch.revision <= *last {
+            return Ok(());
+        }
+        *last = batch.revision;
+        if batch.events.is_empty() {
+            if self.bookmarks {
+                let b = bookmark(&self.res, batch.revision, false);
+                self.send("BOOKMARK", b).await?;
+            }
+            return Ok(());
+        }
+        for ev in &batch.events {
+            if ev.kv.key.starts_with(prefix) {
+                self.forward(ev.clone()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A direct store watch from `from` (older than the cache's window).
+    async fn stream_direct(&mut self, from: i64, prefix: Vec<u8>) -> Result<(), Closed> {
         let request = WatchRequest {
             range_end: prefix_end(&prefix),
             key: prefix,

@@ -122,7 +122,12 @@ pub fn drop_unknown_fields(ctx: &Ctx, obj: &mut Value) -> ApiResult<Vec<String>>
     let mode = field_validation::Mode::parse(ctx.param("fieldValidation"))?;
     let info = &ctx.res.info;
     let unknown = field_validation::prune_unknown(info.group, info.version, info.kind, obj);
-    field_validation::check(mode, &unknown)
+    let duplicates = if mode == field_validation::Mode::Ignore {
+        Vec::new()
+    } else {
+        field_validation::duplicate_fields(&ctx.body)
+    };
+    field_validation::check(mode, &unknown, &duplicates)
 }
 
 /// Adds one `Warning: 299 - "..."` header per message.
