@@ -70,7 +70,11 @@ pub(crate) fn nonnegative(obj: &Value, pointer: &str, field: &str, causes: &mut 
     if let Some(v) = i64_at(obj, pointer)
         && v < 0
     {
-        causes.push(invalid(field, &json!(v), "must be greater than or equal to 0"));
+        causes.push(invalid(
+            field,
+            &json!(v),
+            "must be greater than or equal to 0",
+        ));
     }
 }
 
@@ -378,6 +382,11 @@ mod tests {
         assert!(sel.matches(Some(&json!({"app": "x", "tier": "web"}))));
         assert!(!sel.matches(Some(&json!({"app": "x", "tier": "db"}))));
         assert!(!Selector::Nothing.matches(Some(&json!({"app": "x"}))));
-        assert!(Selector::parse(Some(&json!({"matchExpressions": [{"key": "a", "operator": "Bad"}]}))).is_err());
+        assert!(
+            Selector::parse(Some(
+                &json!({"matchExpressions": [{"key": "a", "operator": "Bad"}]})
+            ))
+            .is_err()
+        );
     }
 }

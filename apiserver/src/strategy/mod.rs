@@ -3,10 +3,21 @@
 //! status/spec rules and extra selectable fields. Kinds without special
 //! needs use `Generic`.
 
+mod batch;
+mod common;
 mod configmap;
+mod core_misc;
+mod events;
 mod namespace;
 mod pod;
+mod rbac;
 mod secret;
+mod service;
+pub mod service_alloc;
+mod workloads;
+
+pub use batch::parse_cron;
+pub use service_alloc::{Reservation, ServiceAllocator};
 
 use serde_json::Value;
 
@@ -76,10 +87,27 @@ pub fn for_kind(group: &str, kind: &str) -> &'static dyn Strategy {
         ("", "Secret") => &secret::SecretStrategy,
         ("", "Pod") => &pod::PodStrategy,
         ("", "Event") => &EventStrategy,
-        ("events.k8s.io", "Event") => &NoGeneration,
-        ("", "ServiceAccount" | "Endpoints")
-        | ("coordination.k8s.io", "Lease")
-        | ("rbac.authorization.k8s.io", _) => &NoGeneration,
+        ("events.k8s.io", "Event") => &events::EventsV1Strategy,
+        ("", "Service") => &service::ServiceStrategy,
+        ("", "Node") => &core_misc::NodeStrategy,
+        ("", "Endpoints") => &core_misc::EndpointsStrategy,
+        ("", "PersistentVolumeClaim") => &core_misc::PvcStrategy,
+        ("", "ServiceAccount") => &core_misc::ServiceAccountStrategy,
+        ("", "ReplicationController") => &workloads::ReplicationControllerStrategy,
+        ("coordination.k8s.io", "Lease") => &core_misc::LeaseStrategy,
+        ("apps", "Deployment") => &workloads::DeploymentStrategy,
+        ("apps", "ReplicaSet") => &workloads::ReplicaSetStrategy,
+        ("apps", "StatefulSet") => &workloads::StatefulSetStrategy,
+        ("apps", "DaemonSet") => &workloads::DaemonSetStrategy,
+        ("batch", "Job") => &batch::JobStrategy,
+        ("batch", "CronJob") => &batch::CronJobStrategy,
+        ("rbac.authorization.k8s.io", "Role") => &rbac::RoleStrategy { namespaced: true },
+        ("rbac.authorization.k8s.io", "ClusterRole") => &rbac::RoleStrategy { namespaced: false },
+        ("rbac.authorization.k8s.io", "RoleBinding") => &rbac::BindingStrategy { namespaced: true },
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            &rbac::BindingStrategy { namespaced: false }
+        }
+        ("rbac.authorization.k8s.io", _) => &NoGeneration,
         _ => &Generic,
     }
 }
@@ -118,6 +146,19 @@ impl Strategy for EventStrategy {
     fn allow_create_on_update(&self) -> bool {
         true
     }
+}
+
+/// Path-segment name problems (RBAC names), as upstream's
+/// `ValidatePathSegmentName`.
+pub(crate) fn path_segment_errors(name: &str) -> Vec<String> {
+    if name == "." || name == ".." {
+        return vec![format!("may not be '{name}'")];
+    }
+    ["/", "%"]
+        .iter()
+        .filter(|s| name.contains(*s))
+        .map(|s| format!("may not contain '{s}'"))
+        .collect()
 }
 
 /// Reads a string at a JSON pointer, for field selectors.

@@ -10,8 +10,12 @@ use crate::validation::{dns1123_label, invalid, not_supported, required};
 
 pub struct PodStrategy;
 
+/// Sets a default when the field is missing, null or "" (Go's zero value).
 fn default_if_missing(obj: &mut Value, key: &str, value: Value) {
-    if obj.get(key).is_none_or(Value::is_null) {
+    if obj
+        .get(key)
+        .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
+    {
         obj[key] = value;
     }
 }
