@@ -9,6 +9,7 @@ mod extra;
 mod instrumentation;
 mod network;
 mod node;
+mod resource_apis;
 mod scheduling;
 mod storage;
 
@@ -23,6 +24,7 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(node::tests());
     tests.extend(scheduling::tests());
     tests.extend(storage::tests());
+    tests.extend(resource_apis::tests());
     tests.extend(extra::tests());
     tests
 }
