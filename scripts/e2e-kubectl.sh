@@ -61,6 +61,18 @@ stringData:
   password: s3cret
 YAML
 expect "create -f with several documents" "namespace/$ns created" k create -f "$manifest"
+# Imperative creates: kubectl sends these bodies as protobuf.
+expect "create namespace (protobuf body)" "namespace/$ns-imp created" k create namespace "$ns-imp"
+expect "create configmap --from-literal" 'configmap/lit created' k -n "$ns-imp" create configmap lit --from-literal=a=1
+expect "create secret generic" 'secret/sec created' k -n "$ns-imp" create secret generic sec --from-literal=p=q
+expect "create deployment" 'deployment.apps/imp created' k -n "$ns-imp" create deployment imp --image=busybox:local --replicas=2
+expect "create job" 'job.batch/once created' k -n "$ns-imp" create job once --image=busybox:local -- true
+expect "create cronjob" 'cronjob.batch/tick created' k -n "$ns-imp" create cronjob tick --image=busybox:local --schedule='*/5 * * * *'
+expect "create serviceaccount" 'serviceaccount/robot created' k -n "$ns-imp" create serviceaccount robot
+expect "auth can-i" '^yes$' k auth can-i create pods
+expect "auth whoami" 'kubernetes-admin' k auth whoami
+expect "imperative objects listed" 'deployment.apps/imp' k -n "$ns-imp" get deploy,job,cronjob,cm,secret
+expect "delete imperative namespace" "namespace \"$ns-imp\" deleted" k delete namespace "$ns-imp" --wait --timeout=60s
 expect "get configmap -o jsonpath" '^blue$' k -n "$ns" get configmap app -o 'jsonpath={.data.color}'
 expect "get configmap table" 'app +2 +[0-9]+s' k -n "$ns" get configmap app
 expect "label" 'configmap/app labeled' k -n "$ns" label configmap app tier=web

@@ -28,6 +28,7 @@ pub mod openapi;
 pub mod patch;
 pub mod pki;
 pub mod printers;
+pub mod protobuf;
 pub mod registry;
 pub mod request_info;
 pub mod resources;

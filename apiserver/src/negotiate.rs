@@ -80,6 +80,8 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
         "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         })?,
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode_to_json(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding protobuf: {e}")))?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
         other => return Err(ApiError::unsupported_media_type(other)),
