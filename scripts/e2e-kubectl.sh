@@ -69,6 +69,8 @@ expect "create deployment" 'deployment.apps/imp created' k -n "$ns-imp" create d
 expect "create job" 'job.batch/once created' k -n "$ns-imp" create job once --image=busybox:local -- true
 expect "create cronjob" 'cronjob.batch/tick created' k -n "$ns-imp" create cronjob tick --image=busybox:local --schedule='*/5 * * * *'
 expect "create serviceaccount" 'serviceaccount/robot created' k -n "$ns-imp" create serviceaccount robot
+expect "create service nodeport" 'service/np created' k -n "$ns-imp" create service nodeport np --tcp=80:8080
+expect "service gets a cluster IP and node port" 'np +NodePort +10\.9[6-9]\.[0-9.]+ +<none> +80:3[0-9]{4}/TCP' k -n "$ns-imp" get service np --no-headers
 expect "auth can-i" '^yes$' k auth can-i create pods
 expect "auth whoami" 'kubernetes-admin' k auth whoami
 expect "imperative objects listed" 'deployment.apps/imp' k -n "$ns-imp" get deploy,job,cronjob,cm,secret

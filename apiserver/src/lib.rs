@@ -118,6 +118,7 @@ pub async fn start(
     tokio::task::spawn_blocking(field_validation::warm_up);
     bootstrap::ensure_system_namespaces(&state).await?;
     bootstrap::ensure_kubernetes_service(&state, local_addr).await?;
+    state.load_services().await?;
     state.set_bootstrapped();
     let app = server::router(state.clone());
     let tasks = vec![

@@ -91,7 +91,10 @@ async fn delete_content(state: &ApiState, namespace: &str) -> ApiResult<usize> {
                 )
                 .await
             {
-                Ok(crate::registry::DeleteOutcome::Deleted(_)) => remaining -= 1,
+                Ok(crate::registry::DeleteOutcome::Deleted(gone)) => {
+                    state.deleted(&res, &gone);
+                    remaining -= 1;
+                }
                 Ok(crate::registry::DeleteOutcome::Pending(_)) => {}
                 Err(e) if e.code == 404 => remaining -= 1,
                 Err(e) => return Err(e),

@@ -6,7 +6,8 @@ use std::sync::{Arc, RwLock};
 use store::Kv;
 
 use crate::metrics::Metrics;
-use crate::registry::{ObjectStore, ResourceTable};
+use crate::registry::{ObjectStore, Resource, ResourceTable};
+use crate::strategy::ServiceAllocator;
 use crate::watch_cache::WatchCache;
 
 /// Settings that change request handling (not transport).
@@ -43,6 +44,9 @@ pub struct ApiState {
     pub namespace_deleted: Arc<tokio::sync::Notify>,
     /// One store watch per resource, shared by all watchers.
     pub watch_cache: Arc<WatchCache>,
+    /// Cluster IPs and node ports of Services (None if the configured
+    /// ranges are unusable; then Services get none).
+    services: Option<ServiceAllocator>,
 }
 
 impl ApiState {
@@ -51,11 +55,43 @@ impl ApiState {
             table: RwLock::new(Arc::new(ResourceTable::builtin())),
             watch_cache: Arc::new(WatchCache::new(kv.clone())),
             store: ObjectStore::new(kv),
-            settings,
             metrics: Metrics::default(),
             bootstrapped: std::sync::atomic::AtomicBool::new(false),
             namespace_deleted: Arc::new(tokio::sync::Notify::new()),
+            services: ServiceAllocator::new(
+                &settings.service_cluster_ip_range,
+                settings.service_node_port_range,
+            )
+            .map_err(|e| tracing::warn!(error = %e, "service IP/port allocation disabled"))
+            .ok(),
+            settings,
         })
+    }
+
+    /// The allocator, when `res` is core/v1 Services.
+    pub fn service_allocator(&self, res: &Resource) -> Option<&ServiceAllocator> {
+        (res.info.group.is_empty() && res.info.kind == "Service")
+            .then_some(self.services.as_ref())
+            .flatten()
+    }
+
+    /// Gives back what a removed object held (a Service's IPs and ports).
+    pub fn deleted(&self, res: &Resource, obj: &serde_json::Value) {
+        if let Some(alloc) = self.service_allocator(res) {
+            alloc.release_service(obj);
+        }
+    }
+
+    /// Marks the IPs and ports of stored Services as taken (at start).
+    pub async fn load_services(&self) -> crate::error::ApiResult<()> {
+        let table = self.table();
+        let (Some(alloc), Some(res)) = (self.services.as_ref(), table.get("", "v1", "services"))
+        else {
+            return Ok(());
+        };
+        let all = crate::registry::list::list(&self.store, &res, None, &Default::default()).await?;
+        alloc.load(all.items.iter());
+        Ok(())
     }
 
     /// Whether the start-up objects (system namespaces) exist.

@@ -99,21 +99,35 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
         meta::meta_mut(&mut obj).remove("generation");
     }
     strategy.prepare_for_create(&mut obj);
+    // Services get their cluster IP and node ports before validation;
+    // whatever fails afterwards gives them back.
+    let reservation = match ctx.state.service_allocator(&ctx.res) {
+        Some(alloc) => Some((alloc, alloc.allocate_create(&mut obj, ctx.dry_run())?)),
+        None => None,
+    };
+    let created = store_new(ctx, obj).await;
+    if let (Err(_), Some((alloc, r))) = (&created, &reservation) {
+        alloc.revert(r);
+    }
+    let created = created?;
+    let mut resp = render_object(ctx, StatusCode::CREATED, created);
+    add_warnings(&mut resp, &warnings);
+    Ok(resp)
+}
+
+/// Validates a prepared new object and stores it.
+async fn store_new(ctx: &Ctx, obj: Value) -> ApiResult<Value> {
     let mut causes = admission::validate_object_meta(&obj, &ctx.res, true);
-    causes.extend(strategy.validate(&obj));
+    causes.extend(ctx.res.strategy.validate(&obj));
     let name = meta::name(&obj).to_string();
     if !causes.is_empty() {
         return Err(invalid(ctx, &name, causes));
     }
     admission::namespace_lifecycle(ctx, &ctx.res, &name).await?;
-    let created = ctx
-        .state
+    ctx.state
         .store
         .create(&ctx.res, ctx.ns(), obj, ctx.dry_run())
-        .await?;
-    let mut resp = render_object(ctx, StatusCode::CREATED, created);
-    add_warnings(&mut resp, &warnings);
-    Ok(resp)
+        .await
 }
 
 /// Drops fields the kind does not know; refuses them under
@@ -375,6 +389,11 @@ pub async fn delete(ctx: &Ctx) -> ApiResult<Response> {
     if ctx.res.info.kind == "Namespace" && ctx.res.info.group.is_empty() {
         ctx.state.namespace_deleted.notify_one();
     }
+    if let DeleteOutcome::Deleted(obj) = &outcome
+        && !opts.dry_run
+    {
+        ctx.state.deleted(&ctx.res, obj);
+    }
     Ok(match outcome {
         DeleteOutcome::Pending(obj) => render_object(ctx, StatusCode::OK, obj),
         DeleteOutcome::Deleted(obj) if ctx.res.strategy.return_deleted_object() => {
@@ -405,7 +424,13 @@ pub async fn delete_collection(ctx: &Ctx) -> ApiResult<Response> {
             .delete(&ctx.res, ns.as_deref(), meta::name(&obj), &opts)
             .await
         {
-            Ok(DeleteOutcome::Deleted(o) | DeleteOutcome::Pending(o)) => deleted.push(o),
+            Ok(DeleteOutcome::Deleted(o)) => {
+                if !opts.dry_run {
+                    ctx.state.deleted(&ctx.res, &o);
+                }
+                deleted.push(o)
+            }
+            Ok(DeleteOutcome::Pending(o)) => deleted.push(o),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
