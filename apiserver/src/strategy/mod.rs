@@ -8,6 +8,7 @@ mod common;
 mod configmap;
 mod core_misc;
 mod events;
+mod immutable;
 mod namespace;
 mod pod;
 mod rbac;
@@ -108,6 +109,10 @@ pub fn for_kind(group: &str, kind: &str) -> &'static dyn Strategy {
             &rbac::BindingStrategy { namespaced: false }
         }
         ("rbac.authorization.k8s.io", _) => &NoGeneration,
+        ("node.k8s.io", "RuntimeClass") => &immutable::RUNTIME_CLASS,
+        ("scheduling.k8s.io", "PriorityClass") => &immutable::PRIORITY_CLASS,
+        ("storage.k8s.io", "StorageClass") => &immutable::STORAGE_CLASS,
+        ("networking.k8s.io", "IngressClass") => &immutable::INGRESS_CLASS,
         _ => &Generic,
     }
 }
