@@ -3,7 +3,6 @@
 //! rules as a PUT.
 
 use axum::response::Response;
-use http::header;
 use serde_json::Value;
 
 use super::Ctx;
@@ -13,18 +12,7 @@ use crate::patch::{self, PatchType};
 use crate::registry::store::target;
 
 pub async fn patch(ctx: &Ctx) -> ApiResult<Response> {
-    let ct = ctx
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let kind = PatchType::from_content_type(ct).ok_or_else(|| {
-        ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})"),
-        )
-    })?;
+    let kind = patch::patch_type(&ctx.headers)?;
     if kind == PatchType::Apply {
         return Err(ApiError::new(
             415,

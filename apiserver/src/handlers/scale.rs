@@ -3,7 +3,7 @@
 //! `spec.replicas`, `status.replicas` and selector.
 
 use axum::response::Response;
-use http::{StatusCode, header};
+use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::Ctx;
@@ -92,14 +92,7 @@ pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
 /// then writes its `spec.replicas` into the parent.
 pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
     let patch_type = if ctx.info.verb == "patch" {
-        let ct = ctx
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        Some(PatchType::from_content_type(ct).ok_or_else(|| {
-            ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})"))
-        })?)
+        Some(patch::patch_type(&ctx.headers)?)
     } else {
         None
     };

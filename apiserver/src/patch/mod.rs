@@ -30,6 +30,22 @@ impl PatchType {
     }
 }
 
+/// The patch type named by a request's `Content-Type`, or 415 with the
+/// types upstream lists.
+pub fn patch_type(headers: &http::HeaderMap) -> Result<PatchType, ApiError> {
+    let ct = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    PatchType::from_content_type(ct).ok_or_else(|| {
+        ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})"),
+        )
+    })
+}
+
 /// Applies a JSON patch document to `original`.
 pub fn json_patch(original: &Value, patch: &[u8]) -> Result<Value, ApiError> {
     let ops: json_patch::Patch = serde_json::from_slice(patch)
