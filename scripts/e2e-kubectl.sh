@@ -34,6 +34,8 @@ expect "server version is v1.33" 'Server Version: v1\.33' k version
 expect "system namespaces exist" 'kube-system +Active' k get namespaces
 expect "api-resources lists pods with short name" 'pods +po +v1 +true +Pod' k api-resources
 expect "api-resources lists deployments" 'deployments +deploy +apps/v1 +true +Deployment' k api-resources
+expect "explain reads OpenAPI v3" 'FIELD: containers <\[\]Container>' k explain pods.spec.containers
+expect "get all" 'service/kubernetes' k get all -A
 expect "api-versions lists apps/v1" '^apps/v1$' k api-versions
 # Several documents in one manifest, created with -f (JSON on the wire).
 manifest=$(mktemp)

@@ -22,6 +22,11 @@ fi
 status=0
 if command -v kubectl >/dev/null; then
   scripts/e2e-kubectl.sh || status=1
+  # Older and newer stock kubectl binaries, where the machine has them.
+  for v in 1.32 1.33; do
+    alt=/usr/lib/google-cloud-sdk/bin/kubectl.$v
+    if [ -x "$alt" ]; then KUBECTL=$alt scripts/e2e-kubectl.sh || status=1; fi
+  done
 else
   echo "kubectl not installed: kubectl scenario skipped"
 fi
