@@ -17,7 +17,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderMap, Method};
+use http::HeaderMap;
 use http_body_util::BodyExt;
 use serde_json::Value;
 
@@ -99,7 +99,7 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
     let output = negotiate::output(&parts.headers)?;
     let body = read_body(body, state.settings.max_request_body_bytes).await?;
     if info.verb == "unknown" {
-        return Err(method_not_allowed(&parts.method, &info));
+        return Err(method_not_allowed());
     }
     let user = parts
         .extensions
@@ -122,11 +122,11 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
             return match ctx.info.verb {
                 "get" => scale::get(&ctx).await,
                 "update" | "patch" => scale::update(&ctx).await,
-                _ => Err(method_not_allowed(&parts.method, &ctx.info)),
+                _ => Err(method_not_allowed()),
             };
         }
         Some("finalize") if ctx.res.has_subresource("finalize") && ctx.info.verb != "update" => {
-            return Err(method_not_allowed(&parts.method, &ctx.info));
+            return Err(method_not_allowed());
         }
         Some("finalize") if ctx.res.has_subresource("finalize") => {}
         Some(sub) if ctx.res.has_subresource(sub) => {
@@ -138,12 +138,12 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
         Some(_) => return Err(ApiError::path_not_found()),
     }
     if !verb_allowed(&ctx) {
-        return Err(method_not_allowed(&parts.method, &ctx.info));
+        return Err(method_not_allowed());
     }
     if !ctx.res.is_stored() {
         return match ctx.info.verb {
             "create" if ctx.res.info.kind.ends_with("Review") => review::create(&ctx).await,
-            _ => Err(method_not_allowed(&parts.method, &ctx.info)),
+            _ => Err(method_not_allowed()),
         };
     }
     match ctx.info.verb {
@@ -155,7 +155,7 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
         "patch" => patch::patch(&ctx).await,
         "delete" => write::delete(&ctx).await,
         "deletecollection" => write::delete_collection(&ctx).await,
-        _ => Err(method_not_allowed(&parts.method, &ctx.info)),
+        _ => Err(method_not_allowed()),
     }
 }
 
@@ -170,11 +170,9 @@ fn verb_allowed(ctx: &Ctx) -> bool {
     }
 }
 
-fn method_not_allowed(method: &Method, info: &RequestInfo) -> ApiError {
-    let _ = info;
-    ApiError::method_not_allowed(format!(
-        "the server does not allow this method on the requested resource ({method})"
-    ))
+/// 405 with upstream's message.
+fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed("the server does not allow this method on the requested resource")
 }
 
 async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {

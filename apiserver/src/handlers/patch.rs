@@ -40,12 +40,12 @@ pub async fn patch(ctx: &Ctx) -> ApiResult<Response> {
             let patched = match kind {
                 PatchType::Json => patch::json_patch(&old, &ctx.body)?,
                 PatchType::Merge => patch::merge_patch(&old, &ctx.body)?,
-                PatchType::Strategic => {
+                // Apply never gets here: it was refused above.
+                PatchType::Strategic | PatchType::Apply => {
                     let p = strategic.as_ref().unwrap_or(&Value::Null);
                     patch::strategic::apply(&old, p, info.group, info.kind)
                         .map_err(|e| ApiError::new(e.code(), e.reason(), e.to_string()))?
                 }
-                PatchType::Apply => unreachable!("refused above"),
             };
             // A patch that does not name a resourceVersion never conflicts.
             let mut patched = patched;
