@@ -6,7 +6,6 @@
 use serde_json::json;
 
 use crate::error::ApiResult;
-use crate::meta;
 use crate::state::ApiState;
 
 pub const SYSTEM_NAMESPACES: [&str; 4] =
@@ -15,24 +14,9 @@ pub const SYSTEM_NAMESPACES: [&str; 4] =
 /// Creates each system namespace that is missing. Safe to run on every start
 /// and on several servers at once (create is a compare-and-swap).
 pub async fn ensure_system_namespaces(state: &ApiState) -> ApiResult<()> {
-    let table = state.table();
-    let Some(namespaces) = table.get("", "v1", "namespaces") else {
-        return Ok(());
-    };
     for name in SYSTEM_NAMESPACES {
-        match state.store.get(&namespaces, None, name).await {
-            Ok(_) => continue,
-            Err(e) if e.code == 404 => {}
-            Err(e) => return Err(e),
-        }
-        let mut ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        meta::stamp_created(&mut ns);
-        namespaces.strategy.prepare_for_create(&mut ns);
-        match state.store.create(&namespaces, None, ns, false).await {
-            Ok(_) => {}
-            Err(e) if e.code == 409 => {}
-            Err(e) => return Err(e),
-        }
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        create_missing(state, "", "v1", "namespaces", None, ns).await?;
     }
     Ok(())
 }
@@ -54,27 +38,22 @@ pub fn first_service_ip(cidr: &str) -> Option<std::net::Ipv4Addr> {
     Some(std::net::Ipv4Addr::from((u32::from(net) & mask) + 1))
 }
 
-/// Creates `obj` in `resource` unless an object of that name exists.
+/// Creates `obj` in `resource` unless an object of that name exists (the
+/// create is a compare-and-swap, so several servers may race safely).
 async fn create_missing(
     state: &ApiState,
     group: &str,
     version: &str,
     resource: &str,
-    ns: &str,
+    ns: Option<&str>,
     mut obj: serde_json::Value,
 ) -> ApiResult<()> {
     let table = state.table();
     let Some(res) = table.get(group, version, resource) else {
         return Ok(());
     };
-    let name = meta::name(&obj).to_string();
-    match state.store.get(&res, Some(ns), &name).await {
-        Ok(_) => return Ok(()),
-        Err(e) if e.code == 404 => {}
-        Err(e) => return Err(e),
-    }
-    meta::stamp_created(&mut obj);
-    match state.store.create(&res, Some(ns), obj, false).await {
+    res.prepare_new(&mut obj);
+    match state.store.create(&res, ns, obj, false).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == 409 => Ok(()),
         Err(e) => Err(e),
@@ -97,7 +76,7 @@ pub async fn ensure_kubernetes_service(
         "",
         "v1",
         "services",
-        "default",
+        Some("default"),
         json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
@@ -115,12 +94,12 @@ pub async fn ensure_kubernetes_service(
         }),
     )
     .await?;
-    create_missing(state, "", "v1", "endpoints", "default", json!({
+    create_missing(state, "", "v1", "endpoints", Some("default"), json!({
         "apiVersion": "v1", "kind": "Endpoints",
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
     })).await?;
-    create_missing(state, "discovery.k8s.io", "v1", "endpointslices", "default", json!({
+    create_missing(state, "discovery.k8s.io", "v1", "endpointslices", Some("default"), json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
         "addressType": "IPv4",

@@ -91,14 +91,7 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
             meta::meta_mut(&mut obj).insert("name".into(), Value::String(name));
         }
     }
-    meta::stamp_created(&mut obj);
-    let strategy = ctx.res.strategy;
-    if strategy.tracks_generation() {
-        meta::meta_mut(&mut obj).insert("generation".into(), json!(1));
-    } else {
-        meta::meta_mut(&mut obj).remove("generation");
-    }
-    strategy.prepare_for_create(&mut obj);
+    ctx.res.prepare_new(&mut obj);
     // Services get their cluster IP and node ports before validation;
     // whatever fails afterwards gives them back.
     let reservation = match ctx.state.service_allocator(&ctx.res) {
@@ -115,15 +108,21 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
     Ok(resp)
 }
 
+/// Metadata and kind validation of a prepared new object (422 with causes).
+fn validate_new(ctx: &Ctx, obj: &Value) -> ApiResult<()> {
+    let mut causes = admission::validate_object_meta(obj, &ctx.res, true);
+    causes.extend(ctx.res.strategy.validate(obj));
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(ctx, meta::name(obj), causes))
+    }
+}
+
 /// Validates a prepared new object and stores it.
 async fn store_new(ctx: &Ctx, obj: Value) -> ApiResult<Value> {
-    let mut causes = admission::validate_object_meta(&obj, &ctx.res, true);
-    causes.extend(ctx.res.strategy.validate(&obj));
-    let name = meta::name(&obj).to_string();
-    if !causes.is_empty() {
-        return Err(invalid(ctx, &name, causes));
-    }
-    admission::namespace_lifecycle(ctx, &ctx.res, &name).await?;
+    validate_new(ctx, &obj)?;
+    admission::namespace_lifecycle(ctx, &ctx.res, meta::name(&obj)).await?;
     ctx.state
         .store
         .create(&ctx.res, ctx.ns(), obj, ctx.dry_run())
@@ -267,16 +266,9 @@ pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
                     Some(old) => prepare_update(ctx, body.clone(), &old),
                     None if allow_create => {
                         let mut obj = body.clone();
-                        meta::stamp_created(&mut obj);
-                        ctx.res.strategy.prepare_for_create(&mut obj);
-                        let mut causes =
-                            crate::admission::validate_object_meta(&obj, &ctx.res, true);
-                        causes.extend(ctx.res.strategy.validate(&obj));
-                        if causes.is_empty() {
-                            Ok(obj)
-                        } else {
-                            Err(invalid(ctx, ctx.name(), causes))
-                        }
+                        ctx.res.prepare_new(&mut obj);
+                        validate_new(ctx, &obj)?;
+                        Ok(obj)
                     }
                     None => Err(ApiError::not_found(target(&ctx.res, ctx.name()))),
                 }

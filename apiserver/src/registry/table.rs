@@ -25,6 +25,19 @@ impl Resource {
     pub fn is_stored(&self) -> bool {
         !self.info.storage_prefix.is_empty()
     }
+
+    /// Server-set metadata of a new object (uid, creationTimestamp,
+    /// generation where tracked), then the kind's create defaults.
+    pub fn prepare_new(&self, obj: &mut serde_json::Value) {
+        crate::meta::stamp_created(obj);
+        let m = crate::meta::meta_mut(obj);
+        if self.strategy.tracks_generation() {
+            m.insert("generation".into(), serde_json::json!(1));
+        } else {
+            m.remove("generation");
+        }
+        self.strategy.prepare_for_create(obj);
+    }
 }
 
 #[derive(Default)]
