@@ -36,6 +36,7 @@ pub mod selectors;
 pub mod server;
 pub mod state;
 pub mod strategy;
+pub mod testing;
 pub mod tls;
 pub mod validation;
 pub mod watch_cache;
