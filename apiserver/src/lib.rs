@@ -15,6 +15,7 @@ pub mod authn;
 pub mod bootstrap;
 pub mod compress;
 pub mod conversion;
+pub mod crd;
 pub mod discovery;
 pub mod error;
 pub mod field_validation;
@@ -128,6 +129,7 @@ pub async fn start(
             state.clone(),
             state.namespace_deleted.clone(),
         )),
+        tokio::spawn(crd::controller::run(state.clone())),
     ];
     Ok(RunningServer {
         local_addr,

@@ -104,6 +104,16 @@ impl ApiState {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
+    /// Replaces the resource table (the CRD controller, when the set of
+    /// established custom resources changes). Requests in flight keep the
+    /// table they started with.
+    pub fn set_table(&self, table: Arc<ResourceTable>) {
+        match self.table.write() {
+            Ok(mut t) => *t = table,
+            Err(poisoned) => *poisoned.into_inner() = table,
+        }
+    }
+
     /// The current resource table (cheap: an `Arc` clone).
     pub fn table(&self) -> Arc<ResourceTable> {
         match self.table.read() {

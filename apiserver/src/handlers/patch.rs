@@ -13,6 +13,14 @@ use crate::registry::store::target;
 
 pub async fn patch(ctx: &Ctx) -> ApiResult<Response> {
     let kind = patch::patch_type(&ctx.headers)?;
+    if kind == PatchType::Strategic && ctx.res.custom.is_some() {
+        // Custom resources have no patch strategies: upstream refuses.
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        ));
+    }
     if kind == PatchType::Apply {
         return Err(ApiError::new(
             415,

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::Ctx;
 use crate::error::ApiResult;
 use crate::negotiate::{Output, respond};
-use crate::printers::{self, IncludeObject};
+use crate::printers::IncludeObject;
 use crate::registry::ObjectStore;
 use crate::registry::list::{self, ListOptions};
 use crate::registry::store::decode;
@@ -59,9 +59,7 @@ pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
     }
     let info = &ctx.res.info;
     let body = match ctx.output {
-        Output::Table => printers::table(
-            info.group,
-            info.kind,
+        Output::Table => ctx.res.table(
             &result.items,
             Value::Object(list_meta),
             include_object(ctx),
@@ -135,16 +133,13 @@ pub fn partial_metadata(obj: &Value) -> Value {
 
 /// Renders one object (a GET, or the result of a write) as asked.
 pub fn render_object(ctx: &Ctx, status: StatusCode, obj: Value) -> Response {
-    let info = &ctx.res.info;
     let body = match ctx.output {
         Output::Table => {
             let rv = obj
                 .pointer("/metadata/resourceVersion")
                 .cloned()
                 .unwrap_or(Value::Null);
-            printers::table(
-                info.group,
-                info.kind,
+            ctx.res.table(
                 std::slice::from_ref(&obj),
                 json!({"resourceVersion": rv}),
                 include_object(ctx),

@@ -1,6 +1,7 @@
 //! The `scale` subresource of deployments, replicasets, statefulsets and
 //! replicationcontrollers: an `autoscaling/v1` `Scale` view of the parent's
-//! `spec.replicas`, `status.replicas` and selector.
+//! `spec.replicas`, `status.replicas` and selector; for custom resources,
+//! of the paths their CRD's `subresources.scale` names.
 
 use axum::response::Response;
 use http::StatusCode;
@@ -63,8 +64,59 @@ fn selector_string(parent: &Value) -> String {
     terms.join(",")
 }
 
-fn scale_of(parent: &Value) -> Value {
+/// Where a parent keeps its replicas and selector: fixed for built-ins,
+/// the CRD's `subresources.scale` paths for custom resources.
+struct ScalePaths {
+    spec_replicas: String,
+    status_replicas: String,
+    /// JSON pointer of a selector string (custom resources); built-ins
+    /// render `spec.selector`.
+    selector: Option<String>,
+    /// Replicas when the spec has none (1 for built-ins, 0 for CRs).
+    default_replicas: i64,
+}
+
+/// `.spec.replicas` as a JSON pointer `/spec/replicas`.
+fn pointer(json_path: &str) -> String {
+    json_path
+        .trim_start_matches('.')
+        .split('.')
+        .fold(String::new(), |acc, k| acc + "/" + k)
+}
+
+fn paths(ctx: &Ctx) -> ScalePaths {
+    match ctx.res.custom.as_ref().and_then(|c| c.scale.as_ref()) {
+        Some(s) => ScalePaths {
+            spec_replicas: pointer(&s.spec_replicas_path),
+            status_replicas: pointer(&s.status_replicas_path),
+            selector: Some(
+                s.label_selector_path
+                    .as_deref()
+                    .map(pointer)
+                    .unwrap_or_default(),
+            ),
+            default_replicas: 0,
+        },
+        None => ScalePaths {
+            spec_replicas: "/spec/replicas".into(),
+            status_replicas: "/status/replicas".into(),
+            selector: None,
+            default_replicas: 1,
+        },
+    }
+}
+
+fn scale_of(parent: &Value, p: &ScalePaths) -> Value {
     let m = meta::meta(parent);
+    let selector = match &p.selector {
+        Some(ptr) if ptr.is_empty() => String::new(),
+        Some(ptr) => parent
+            .pointer(ptr)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        None => selector_string(parent),
+    };
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -75,17 +127,37 @@ fn scale_of(parent: &Value) -> Value {
             "resourceVersion": m.get("resourceVersion"),
             "creationTimestamp": m.get("creationTimestamp"),
         },
-        "spec": {"replicas": parent.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)},
+        "spec": {"replicas": parent.pointer(&p.spec_replicas).and_then(Value::as_i64).unwrap_or(p.default_replicas)},
         "status": {
-            "replicas": parent.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
-            "selector": selector_string(parent),
+            "replicas": parent.pointer(&p.status_replicas).and_then(Value::as_i64).unwrap_or(0),
+            "selector": selector,
         },
     })
 }
 
+/// Writes `v` at a JSON pointer, creating objects on the way.
+fn set_at(obj: &mut Value, ptr: &str, v: Value) {
+    let mut cur = obj;
+    let keys: Vec<&str> = ptr.trim_start_matches('/').split('/').collect();
+    for (i, k) in keys.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = json!({});
+        }
+        if i + 1 == keys.len() {
+            cur[*k] = v;
+            return;
+        }
+        cur = &mut cur[*k];
+    }
+}
+
 pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
     let parent = ctx.state.store.get(&ctx.res, ctx.ns(), ctx.name()).await?;
-    Ok(respond(StatusCode::OK, &scale_of(&parent), ctx.output))
+    Ok(respond(
+        StatusCode::OK,
+        &scale_of(&parent, &paths(ctx)),
+        ctx.output,
+    ))
 }
 
 /// PUT or PATCH of the scale: computes the new Scale from the current one,
@@ -96,6 +168,7 @@ pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
     } else {
         None
     };
+    let p = paths(ctx);
     let (stored, _) = ctx
         .state
         .store
@@ -103,7 +176,7 @@ pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
             let Some(mut parent) = current else {
                 return Err(ApiError::not_found(target(&ctx.res, ctx.name())));
             };
-            let old_scale = scale_of(&parent);
+            let old_scale = scale_of(&parent, &p);
             let new_scale = match patch_type {
                 None => ctx.body_json()?,
                 Some(PatchType::Json) => patch::json_patch(&old_scale, &ctx.body)?,
@@ -138,8 +211,8 @@ pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
                     )],
                 ));
             }
-            if parent.pointer("/spec/replicas").and_then(Value::as_i64) != Some(replicas) {
-                parent["spec"]["replicas"] = json!(replicas);
+            if parent.pointer(&p.spec_replicas).and_then(Value::as_i64) != Some(replicas) {
+                set_at(&mut parent, &p.spec_replicas, json!(replicas));
                 let generation = meta::meta(&parent)
                     .get("generation")
                     .and_then(Value::as_i64)
@@ -149,5 +222,5 @@ pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
             Ok(parent)
         })
         .await?;
-    Ok(respond(StatusCode::OK, &scale_of(&stored), ctx.output))
+    Ok(respond(StatusCode::OK, &scale_of(&stored, &p), ctx.output))
 }

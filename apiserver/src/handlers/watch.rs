@@ -20,7 +20,7 @@ use super::Ctx;
 use super::read::{include_object, list_options, partial_metadata};
 use crate::error::{ApiError, ApiResult};
 use crate::negotiate::Output;
-use crate::printers::{self, IncludeObject};
+use crate::printers::IncludeObject;
 use crate::registry::list::{self, ListOptions, matches};
 use crate::registry::store::decode;
 use crate::registry::{ObjectStore, Resource};
@@ -32,8 +32,7 @@ const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
 struct Encoder {
     output: Output,
     include: IncludeObject,
-    group: &'static str,
-    kind: &'static str,
+    res: std::sync::Arc<Resource>,
     sent_header: bool,
 }
 
@@ -45,9 +44,7 @@ impl Encoder {
                     .pointer("/metadata/resourceVersion")
                     .cloned()
                     .unwrap_or(Value::Null);
-                let mut t = printers::table(
-                    self.group,
-                    self.kind,
+                let mut t = self.res.table(
                     std::slice::from_ref(&obj),
                     json!({"resourceVersion": rv}),
                     self.include,
@@ -126,8 +123,7 @@ pub async fn watch(ctx: &Ctx) -> ApiResult<Response> {
     let encoder = Encoder {
         output: ctx.output,
         include: include_object(ctx),
-        group: ctx.res.info.group,
-        kind: ctx.res.info.kind,
+        res: ctx.res.clone(),
         sent_header: false,
     };
     let job = WatchJob {

@@ -134,7 +134,10 @@ async fn store_new(ctx: &Ctx, obj: Value) -> ApiResult<Value> {
 pub fn drop_unknown_fields(ctx: &Ctx, obj: &mut Value) -> ApiResult<Vec<String>> {
     let mode = field_validation::Mode::parse(ctx.param("fieldValidation"))?;
     let info = &ctx.res.info;
-    let unknown = field_validation::prune_unknown(info.group, info.version, info.kind, obj);
+    let unknown = match ctx.res.strategy.prune_unknown(obj) {
+        Some(unknown) => unknown,
+        None => field_validation::prune_unknown(info.group, info.version, info.kind, obj),
+    };
     let duplicates = if mode == field_validation::Mode::Ignore {
         Vec::new()
     } else {
@@ -203,7 +206,7 @@ pub fn prepare_update(ctx: &Ctx, mut new: Value, old: &Value) -> ApiResult<Value
         Some("finalize") => UpdateKind::Finalize,
         Some(_) => UpdateKind::Raw,
     };
-    let strategy = ctx.res.strategy;
+    let strategy = &ctx.res.strategy;
     match kind {
         UpdateKind::Main => {
             if ctx.res.has_subresource("status") {

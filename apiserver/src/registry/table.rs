@@ -1,23 +1,100 @@
 //! Lookup of resources by (group, version, plural), and the group/version
-//! inventory discovery is generated from. Built once from the built-in table;
-//! CRDs will swap in a new table (hence `Arc<ResourceTable>` everywhere).
+//! inventory discovery is generated from. Built from the built-in table;
+//! the CRD controller (`crd::controller`) builds a new table with the
+//! established custom resources added and swaps it in (hence
+//! `Arc<ResourceTable>` everywhere: a request keeps the table it started
+//! with).
+//!
+//! Built-in rows carry a `&'static` strategy; custom resource rows carry a
+//! shared one (`StrategyRef::Shared`) holding the CRD version's schema, and
+//! `Resource::custom` with what the generic code needs beyond the strategy
+//! (printer columns, scale paths, version conversion).
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Deref;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::crd::CustomVersion;
+use crate::printers::{self, IncludeObject};
 use crate::resources::{ResourceInfo, builtin_resources};
 use crate::strategy::{self, Strategy};
+
+/// A resource's strategy: a static one for built-in kinds, a shared one
+/// built from a CRD for custom resources.
+#[derive(Clone)]
+pub enum StrategyRef {
+    Static(&'static dyn Strategy),
+    Shared(Arc<dyn Strategy>),
+}
+
+impl Deref for StrategyRef {
+    type Target = dyn Strategy;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            StrategyRef::Static(s) => *s,
+            StrategyRef::Shared(s) => s.as_ref(),
+        }
+    }
+}
 
 /// A served resource: its table row and its strategy.
 pub struct Resource {
     pub info: ResourceInfo,
-    pub strategy: &'static dyn Strategy,
+    pub strategy: StrategyRef,
     /// Group, version and kind objects are stored in (the storage-version
     /// row with the same storage prefix; this row itself for most).
     pub storage: (&'static str, &'static str, &'static str),
+    /// For custom resources: the CRD version this row serves.
+    pub custom: Option<Arc<CustomVersion>>,
 }
 
 impl Resource {
+    /// A stored object (in its storage version) as this row serves it.
+    pub fn from_storage(&self, stored: Value) -> Value {
+        let info = &self.info;
+        match &self.custom {
+            Some(custom) => custom.from_storage(stored),
+            None => crate::conversion::convert(stored, info.group, info.version, info.kind),
+        }
+    }
+
+    /// An object of this row in the storage version.
+    pub fn to_storage(&self, obj: Value) -> Value {
+        match &self.custom {
+            Some(custom) => custom.to_storage(obj),
+            None => {
+                let (group, version, kind) = self.storage;
+                crate::conversion::convert(obj, group, version, kind)
+            }
+        }
+    }
+
+    /// The `meta.k8s.io/v1` Table of `objects` (kubectl get).
+    pub fn table(
+        &self,
+        objects: &[Value],
+        list_meta: Value,
+        include_object: IncludeObject,
+        now: DateTime<Utc>,
+    ) -> Value {
+        match &self.custom {
+            Some(custom) => {
+                crate::crd::printer::table(custom, objects, list_meta, include_object, now)
+            }
+            None => printers::table(
+                self.info.group,
+                self.info.kind,
+                objects,
+                list_meta,
+                include_object,
+                now,
+            ),
+        }
+    }
+
     pub fn has_subresource(&self, name: &str) -> bool {
         self.info.subresources.iter().any(|s| s.name == name)
     }
@@ -73,7 +150,18 @@ impl ResourceTable {
         info: ResourceInfo,
         storage: (&'static str, &'static str, &'static str),
     ) {
-        let strategy = strategy::for_kind(info.group, info.kind);
+        let strategy = StrategyRef::Static(strategy::for_kind(info.group, info.kind));
+        self.insert_resource(Resource {
+            info,
+            strategy,
+            storage,
+            custom: None,
+        });
+    }
+
+    /// Adds one row (a custom resource version, or a built-in one).
+    pub fn insert_resource(&mut self, resource: Resource) {
+        let info = &resource.info;
         let versions = self.groups.entry(info.group.to_string()).or_default();
         if !versions.iter().any(|v| v == info.version) {
             versions.push(info.version.to_string());
@@ -86,14 +174,7 @@ impl ResourceTable {
             info.version.to_string(),
             info.plural.to_string(),
         );
-        self.by_path.insert(
-            key,
-            Arc::new(Resource {
-                info,
-                strategy,
-                storage,
-            }),
-        );
+        self.by_path.insert(key, Arc::new(resource));
     }
 
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<Resource>> {

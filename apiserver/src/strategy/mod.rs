@@ -66,6 +66,12 @@ pub trait Strategy: Send + Sync {
     fn allow_create_on_update(&self) -> bool {
         false
     }
+    /// Removes the fields the kind's own schema does not know and returns
+    /// their paths; None when the OpenAPI definitions decide (built-ins).
+    /// Custom resources prune with their CRD's structural schema.
+    fn prune_unknown(&self, _obj: &mut Value) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// The strategy of kinds with no special rules.
@@ -113,6 +119,7 @@ pub fn for_kind(group: &str, kind: &str) -> &'static dyn Strategy {
         ("scheduling.k8s.io", "PriorityClass") => &immutable::PRIORITY_CLASS,
         ("storage.k8s.io", "StorageClass") => &immutable::STORAGE_CLASS,
         ("networking.k8s.io", "IngressClass") => &immutable::INGRESS_CLASS,
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => &crate::crd::CrdStrategy,
         _ => &Generic,
     }
 }

@@ -1,0 +1,31 @@
+//! CustomResourceDefinitions served like built-in resources.
+//!
+//! - `strategy`: the CRD kind's strategy (defaults, status reset, cleanup
+//!   finalizer, validation in `crd_validation`) and the strategy of custom
+//!   resources (defaults, pruning, structural validation in `schema` and
+//!   `formats`, CEL rules in `cel`).
+//! - `model`: one served CRD version (`CustomVersion`) and the resource
+//!   table rows built from an established CRD; `intern` gives those rows
+//!   their `&'static` names.
+//! - `controller`: names, Established, Terminating and the deletion of a
+//!   deleted CRD's objects; it swaps in a new resource table, so discovery,
+//!   routing, OpenAPI and the generic handlers serve the new resources.
+//! - `printer` (with `jsonpath`): Table output with
+//!   `additionalPrinterColumns`.
+//!
+//! What it does not own: the generic registry and handlers (custom
+//! resources go through the same code as built-ins), server-side apply.
+
+pub mod cel;
+pub mod controller;
+pub mod crd_validation;
+pub mod formats;
+mod intern;
+pub mod jsonpath;
+pub mod model;
+pub mod printer;
+pub mod schema;
+pub mod strategy;
+
+pub use model::CustomVersion;
+pub use strategy::{CLEANUP_FINALIZER, CrdStrategy, CustomResourceStrategy};
