@@ -9,6 +9,14 @@ command -v clang >/dev/null || need+=(clang libclang-dev)
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v etcdctl >/dev/null || need+=(etcd-client)
+# The node (kubelet) tests: containerd, runc, the CNI plugins, busybox for
+# the local test image, ip and nft.
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+command -v ip >/dev/null || need+=(iproute2)
+command -v nft >/dev/null || need+=(nftables)
 command -v kubectl >/dev/null || echo "warning: kubectl is not installed; the kubectl end-to-end tests will be skipped" >&2
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -26,6 +26,8 @@ enum Command {
     Store(cmd::store::StoreArgs),
     /// Run conformance behaviour suites against any cluster.
     Conformance(cmd::conformance::ConformanceArgs),
+    /// The node agent (or, with --runtime=simulated, many simulated nodes).
+    Kubelet(cmd::kubelet::KubeletArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +42,7 @@ fn main() -> anyhow::Result<()> {
             Command::Apiserver(args) => cmd::apiserver::run(args).await,
             Command::Store(args) => cmd::store::run(args).await,
             Command::Conformance(args) => cmd::conformance::run(args).await,
+            Command::Kubelet(args) => cmd::kubelet::run(args).await,
         }
     })
 }

@@ -2,6 +2,7 @@
 
 pub mod apiserver;
 pub mod conformance;
+pub mod kubelet;
 pub mod server;
 pub mod store;
 
@@ -20,6 +21,13 @@ pub fn init_process() {
 
 /// Runs until SIGINT or SIGTERM, then stops the server.
 pub async fn until_signal(server: ::apiserver::RunningServer) -> anyhow::Result<()> {
+    wait_for_signal().await?;
+    server.abort();
+    Ok(())
+}
+
+/// Returns at SIGINT or SIGTERM.
+pub async fn wait_for_signal() -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     tokio::select! {
@@ -27,6 +35,5 @@ pub async fn until_signal(server: ::apiserver::RunningServer) -> anyhow::Result<
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-    server.abort();
     Ok(())
 }
