@@ -45,6 +45,23 @@ pub fn dns1123_subdomain(v: &str) -> Vec<String> {
     errs
 }
 
+/// Upstream's DNS-1035 label check (service names).
+pub fn dns1035_label(name: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if name.len() > 63 {
+        errs.push("must be no more than 63 characters".to_string());
+    }
+    let ok = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-');
+    if !ok {
+        errs.push("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')".to_string());
+    }
+    errs
+}
+
 /// A label or annotation key: `[prefix/]name`.
 pub fn qualified_name(v: &str) -> Vec<String> {
     let mut errs = Vec::new();

@@ -12,6 +12,8 @@
 //!   routing, OpenAPI and the generic handlers serve the new resources.
 //! - `printer` (with `jsonpath`): Table output with
 //!   `additionalPrinterColumns`.
+//! - `openapi`: the OpenAPI definitions of custom resources (the OpenAPI
+//!   builder adds them, so `kubectl explain` sees them).
 //!
 //! What it does not own: the generic registry and handlers (custom
 //! resources go through the same code as built-ins), server-side apply.
@@ -23,6 +25,7 @@ pub mod formats;
 mod intern;
 pub mod jsonpath;
 pub mod model;
+pub mod openapi;
 pub mod printer;
 pub mod schema;
 pub mod strategy;

@@ -129,6 +129,9 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
             return Err(method_not_allowed());
         }
         Some("finalize") if ctx.res.has_subresource("finalize") => {}
+        // CertificateSigningRequest approval: an update of the object whose
+        // strategy decides what may change.
+        Some("approval") if ctx.res.has_subresource("approval") => {}
         Some(sub) if ctx.res.has_subresource(sub) => {
             return Err(ApiError::method_not_allowed(format!(
                 "the server does not allow this method on the requested resource ({}/{sub})",

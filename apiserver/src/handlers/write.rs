@@ -92,6 +92,9 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
         }
     }
     ctx.res.prepare_new(&mut obj);
+    if let Some(user) = &ctx.user {
+        ctx.res.strategy.prepare_for_create_by(&mut obj, user);
+    }
     // Services get their cluster IP and node ports before validation;
     // whatever fails afterwards gives them back.
     let reservation = match ctx.state.service_allocator(&ctx.res) {
@@ -228,7 +231,10 @@ pub fn prepare_update(ctx: &Ctx, mut new: Value, old: &Value) -> ApiResult<Value
                 meta::meta_mut(&mut new).insert("generation".into(), json!(generation + 1));
             }
         }
-        UpdateKind::Status => meta::copy_spec(&mut new, old),
+        UpdateKind::Status => {
+            meta::copy_spec(&mut new, old);
+            strategy.prepare_for_subresource_update("status", &mut new, old);
+        }
         UpdateKind::Finalize => {
             let finalizers = new.pointer("/spec/finalizers").cloned();
             let metadata = new.get("metadata").cloned();
@@ -238,7 +244,10 @@ pub fn prepare_update(ctx: &Ctx, mut new: Value, old: &Value) -> ApiResult<Value
             }
             new["spec"]["finalizers"] = finalizers.unwrap_or_else(|| json!([]));
         }
-        UpdateKind::Raw => {}
+        UpdateKind::Raw => {
+            let sub = ctx.info.subresource.as_deref().unwrap_or_default();
+            strategy.prepare_for_subresource_update(sub, &mut new, old);
+        }
     }
     let mut causes = admission::validate_object_meta(&new, &ctx.res, false);
     causes.extend(strategy.validate_update(&new, old));

@@ -264,6 +264,14 @@ impl Definitions {
         for (group, version, kind, item, list_name) in lists {
             schemas.insert(list_name, list_schema(group, version, kind, &item));
         }
+        // Custom resources: their CRD's schema (`crd::openapi`).
+        for custom in table.all().filter_map(|r| r.custom.as_ref()) {
+            for (kind, name, schema) in crate::crd::openapi::definitions(custom) {
+                let key = (custom.group.clone(), custom.version.clone(), kind);
+                by_gvk.insert(key, name.clone());
+                schemas.insert(name, schema);
+            }
+        }
         for schema in schemas.values_mut() {
             drop_required_metadata(schema);
         }

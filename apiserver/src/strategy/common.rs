@@ -3,6 +3,9 @@
 //! label selector validation and matching.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use serde_json::{Value, json};
 
@@ -388,5 +391,61 @@ mod tests {
             ))
             .is_err()
         );
+    }
+}
+
+static PERCENT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[0-9]+%$").expect("static regex"));
+
+/// `ValidatePositiveIntOrPercent`.
+pub(crate) fn validate_int_or_percent(v: &Value, field: &str, causes: &mut Vec<Cause>) {
+    match v {
+        Value::String(s) => {
+            if !PERCENT.is_match(s) {
+                causes.push(invalid_go(field, go_int_or_string(v), "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"));
+            }
+        }
+        Value::Number(n) => {
+            let n = n.as_i64().unwrap_or(0);
+            if n < 0 {
+                causes.push(invalid(
+                    field,
+                    &json!(n),
+                    "must be greater than or equal to 0",
+                ));
+            }
+        }
+        _ => causes.push(invalid_go(
+            field,
+            go_int_or_string(v),
+            "must be an integer or percentage (e.g '5%')",
+        )),
+    }
+}
+
+/// The numeric value of an int-or-percent (`getIntOrPercentValue`).
+pub(crate) fn int_or_percent_value(v: &Value) -> i64 {
+    match v {
+        Value::String(s) => {
+            let digits = if PERCENT.is_match(s) {
+                &s[..s.len() - 1]
+            } else {
+                s.as_str()
+            };
+            digits.parse().unwrap_or(0)
+        }
+        other => other.as_i64().unwrap_or(0),
+    }
+}
+
+pub(crate) fn not_more_than_100(v: &Value, field: &str, causes: &mut Vec<Cause>) {
+    if let Value::String(s) = v
+        && PERCENT.is_match(s)
+        && int_or_percent_value(v) > 100
+    {
+        causes.push(invalid_go(
+            field,
+            go_int_or_string(v),
+            "must not be greater than 100%",
+        ));
     }
 }

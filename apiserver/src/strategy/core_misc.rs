@@ -13,6 +13,7 @@ use crate::validation::{forbidden, invalid, not_supported, required};
 pub struct NodeStrategy;
 pub struct EndpointsStrategy;
 pub struct PvcStrategy;
+pub struct PvStrategy;
 pub struct ServiceAccountStrategy;
 pub struct LeaseStrategy;
 
@@ -242,6 +243,124 @@ impl Strategy for EndpointsStrategy {
     }
     fn validate(&self, obj: &Value) -> Vec<Cause> {
         validate_endpoints(obj)
+    }
+}
+
+// ---------------------------------------------------------- PersistentVolume
+
+/// The volume sources a PersistentVolume may name (exactly one).
+const PV_SOURCES: &[&str] = &[
+    "awsElasticBlockStore",
+    "azureDisk",
+    "azureFile",
+    "cephfs",
+    "cinder",
+    "csi",
+    "fc",
+    "flexVolume",
+    "flocker",
+    "gcePersistentDisk",
+    "glusterfs",
+    "hostPath",
+    "iscsi",
+    "local",
+    "nfs",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "quobyte",
+    "rbd",
+    "scaleIO",
+    "storageos",
+    "vsphereVolume",
+];
+
+/// `SetDefaults_PersistentVolume`: static volumes are retained.
+fn default_pv(obj: &mut Value) {
+    let spec = object_at(obj, "spec");
+    default_if_missing(spec, "persistentVolumeReclaimPolicy", json!("Retain"));
+    default_if_missing(spec, "volumeMode", json!("Filesystem"));
+}
+
+fn validate_pv(obj: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    let modes = spec.get("accessModes").and_then(Value::as_array);
+    if modes.is_none_or(|m| m.is_empty()) {
+        causes.push(required("spec.accessModes", ""));
+    }
+    for m in modes.into_iter().flatten() {
+        if !m.as_str().is_some_and(|s| ACCESS_MODES.contains(&s)) {
+            causes.push(not_supported("spec.accessModes", m, &ACCESS_MODES));
+        }
+    }
+    match spec.pointer("/capacity/storage") {
+        None => causes.push(required("spec.capacity", "")),
+        Some(q) if quantity_positive(q) != Some(true) => causes.push(invalid(
+            "spec.capacity[storage]",
+            q,
+            "must be greater than zero",
+        )),
+        Some(_) => {}
+    }
+    let sources = PV_SOURCES
+        .iter()
+        .filter(|s| spec.get(**s).is_some_and(|v| !v.is_null()))
+        .count();
+    if sources == 0 {
+        causes.push(required("spec", "must specify a volume type"));
+    } else if sources > 1 {
+        causes.push(forbidden("spec", "may not specify more than 1 volume type"));
+    }
+    if let Some(policy) = spec
+        .get("persistentVolumeReclaimPolicy")
+        .filter(|v| !v.is_null())
+        && !matches!(policy.as_str(), Some("Delete" | "Recycle" | "Retain"))
+    {
+        causes.push(not_supported(
+            "spec.persistentVolumeReclaimPolicy",
+            policy,
+            &["Delete", "Recycle", "Retain"],
+        ));
+    }
+    if let Some(mode) = spec.get("volumeMode").filter(|v| !v.is_null())
+        && !matches!(mode.as_str(), Some("Block" | "Filesystem"))
+    {
+        causes.push(not_supported(
+            "spec.volumeMode",
+            mode,
+            &["Block", "Filesystem"],
+        ));
+    }
+    causes
+}
+
+impl Strategy for PvStrategy {
+    fn tracks_generation(&self) -> bool {
+        false
+    }
+    fn prepare_for_create(&self, obj: &mut Value) {
+        default_pv(obj);
+        obj["status"] = json!({
+            "phase": "Pending",
+            "lastPhaseTransitionTime": crate::meta::now_rfc3339(),
+        });
+    }
+    fn prepare_for_update(&self, new: &mut Value, _old: &Value) {
+        default_pv(new);
+    }
+    fn validate(&self, obj: &Value) -> Vec<Cause> {
+        validate_pv(obj)
+    }
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<Cause> {
+        let mut causes = validate_pv(new);
+        if new.pointer("/spec/volumeMode") != old.pointer("/spec/volumeMode") {
+            causes.push(invalid(
+                "spec.volumeMode",
+                new.pointer("/spec/volumeMode").unwrap_or(&Value::Null),
+                "field is immutable",
+            ));
+        }
+        causes
     }
 }
 

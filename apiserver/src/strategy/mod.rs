@@ -3,14 +3,19 @@
 //! status/spec rules and extra selectable fields. Kinds without special
 //! needs use `Generic`.
 
+mod admissionregistration;
 mod batch;
+mod certificates;
 mod common;
 mod configmap;
 mod core_misc;
 mod events;
+mod flowcontrol;
 mod immutable;
 mod namespace;
+mod networking;
 mod pod;
+mod policy;
 mod rbac;
 mod secret;
 mod service;
@@ -43,8 +48,14 @@ pub trait Strategy: Send + Sync {
     }
     /// Defaults and server-owned fields on create (after metadata stamping).
     fn prepare_for_create(&self, _obj: &mut Value) {}
+    /// Fields recorded from the requesting user on create (after
+    /// `prepare_for_create`; CertificateSigningRequest's `spec.username`).
+    fn prepare_for_create_by(&self, _obj: &mut Value, _user: &crate::authn::UserInfo) {}
     /// Called on update of the main resource, after the status reset.
     fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
+    /// Called on update through a subresource other than scale and finalize
+    /// (`status`: after the spec was restored from `old`).
+    fn prepare_for_subresource_update(&self, _subresource: &str, _new: &mut Value, _old: &Value) {}
     fn validate(&self, _obj: &Value) -> Vec<Cause> {
         Vec::new()
     }
@@ -99,6 +110,7 @@ pub fn for_kind(group: &str, kind: &str) -> &'static dyn Strategy {
         ("", "Node") => &core_misc::NodeStrategy,
         ("", "Endpoints") => &core_misc::EndpointsStrategy,
         ("", "PersistentVolumeClaim") => &core_misc::PvcStrategy,
+        ("", "PersistentVolume") => &core_misc::PvStrategy,
         ("", "ServiceAccount") => &core_misc::ServiceAccountStrategy,
         ("", "ReplicationController") => &workloads::ReplicationControllerStrategy,
         ("coordination.k8s.io", "Lease") => &core_misc::LeaseStrategy,
@@ -119,6 +131,26 @@ pub fn for_kind(group: &str, kind: &str) -> &'static dyn Strategy {
         ("scheduling.k8s.io", "PriorityClass") => &immutable::PRIORITY_CLASS,
         ("storage.k8s.io", "StorageClass") => &immutable::STORAGE_CLASS,
         ("networking.k8s.io", "IngressClass") => &immutable::INGRESS_CLASS,
+        ("networking.k8s.io", "Ingress") => &networking::IngressStrategy,
+        ("discovery.k8s.io", "EndpointSlice") => &networking::EndpointSliceStrategy,
+        ("policy", "PodDisruptionBudget") => &policy::PodDisruptionBudgetStrategy,
+        ("certificates.k8s.io", "CertificateSigningRequest") => &certificates::CsrStrategy,
+        ("flowcontrol.apiserver.k8s.io", "FlowSchema") => &flowcontrol::FlowSchemaStrategy,
+        ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration") => {
+            &flowcontrol::PriorityLevelStrategy
+        }
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+            &admissionregistration::PolicyStrategy
+        }
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
+            &admissionregistration::PolicyBindingStrategy
+        }
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
+            &admissionregistration::WebhookConfigurationStrategy { mutating: false }
+        }
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+            &admissionregistration::WebhookConfigurationStrategy { mutating: true }
+        }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => &crate::crd::CrdStrategy,
         _ => &Generic,
     }

@@ -16,7 +16,8 @@ use super::common::{
 use super::{NameRule, Strategy, pointer_str};
 use crate::error::Cause;
 use crate::validation::{
-    dns1123_label, dns1123_subdomain, forbidden, invalid, not_supported, qualified_name, required,
+    dns1035_label, dns1123_label, dns1123_subdomain, forbidden, invalid, not_supported,
+    qualified_name, required,
 };
 
 pub struct ServiceStrategy;
@@ -225,23 +226,6 @@ fn port_name_errors(name: &str) -> Vec<&'static str> {
 
 fn valid_ip_msg() -> &'static str {
     "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
-}
-
-/// Upstream's DNS-1035 label check (service names).
-fn dns1035_label(name: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if name.len() > 63 {
-        errs.push("must be no more than 63 characters".to_string());
-    }
-    let ok = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.ends_with('-');
-    if !ok {
-        errs.push("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')".to_string());
-    }
-    errs
 }
 
 fn validate_cluster_ips_related(svc: &Value, causes: &mut Vec<Cause>) {

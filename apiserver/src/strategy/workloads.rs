@@ -3,14 +3,13 @@
 //! with their field paths and messages, selector immutability, the status
 //! reset on create and the `status.replicas` field selector.
 
-use regex::Regex;
 use serde_json::{Value, json};
-use std::sync::LazyLock;
 
 use super::common::{
     Selector, default_if_missing, go_int_or_string, go_label_selector, go_string_map, i64_at,
-    int_field, invalid_go, nonnegative, not_supported_go, object_at, selector_is_empty, str_at,
-    validate_label_selector, validate_labels,
+    int_field, int_or_percent_value, invalid_go, nonnegative, not_more_than_100, not_supported_go,
+    object_at, selector_is_empty, str_at, validate_int_or_percent, validate_label_selector,
+    validate_labels,
 };
 use super::pod::{default_pod_spec, validate_pod_spec};
 use super::{NameRule, Strategy};
@@ -134,62 +133,6 @@ fn validate_replicaset_template(spec: &Value, causes: &mut Vec<Cause>) {
             validate_pod_template(template, "spec.template", causes);
             validate_always_restart(spec, "ReplicaSet", causes);
         }
-    }
-}
-
-static PERCENT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[0-9]+%$").expect("static regex"));
-
-/// `ValidatePositiveIntOrPercent`.
-fn validate_int_or_percent(v: &Value, field: &str, causes: &mut Vec<Cause>) {
-    match v {
-        Value::String(s) => {
-            if !PERCENT.is_match(s) {
-                causes.push(invalid_go(field, go_int_or_string(v), "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"));
-            }
-        }
-        Value::Number(n) => {
-            let n = n.as_i64().unwrap_or(0);
-            if n < 0 {
-                causes.push(invalid(
-                    field,
-                    &json!(n),
-                    "must be greater than or equal to 0",
-                ));
-            }
-        }
-        _ => causes.push(invalid_go(
-            field,
-            go_int_or_string(v),
-            "must be an integer or percentage (e.g '5%')",
-        )),
-    }
-}
-
-/// The numeric value of an int-or-percent (`getIntOrPercentValue`).
-fn int_or_percent_value(v: &Value) -> i64 {
-    match v {
-        Value::String(s) => {
-            let digits = if PERCENT.is_match(s) {
-                &s[..s.len() - 1]
-            } else {
-                s.as_str()
-            };
-            digits.parse().unwrap_or(0)
-        }
-        other => other.as_i64().unwrap_or(0),
-    }
-}
-
-fn not_more_than_100(v: &Value, field: &str, causes: &mut Vec<Cause>) {
-    if let Value::String(s) = v
-        && PERCENT.is_match(s)
-        && int_or_percent_value(v) > 100
-    {
-        causes.push(invalid_go(
-            field,
-            go_int_or_string(v),
-            "must not be greater than 100%",
-        ));
     }
 }
 
