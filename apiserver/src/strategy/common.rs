@@ -354,46 +354,6 @@ pub(crate) fn int_field(obj: &Value, pointer: &str) -> Option<String> {
     Some(i64_at(obj, pointer).unwrap_or(0).to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_renderings() {
-        assert_eq!(
-            go_string_map(Some(&json!({"b": "2", "a": "1"}))),
-            r#"map[string]string{"a":"1", "b":"2"}"#
-        );
-        assert_eq!(go_string_map(None), "map[string]string(nil)");
-        assert_eq!(
-            go_label_selector(Some(&json!({"matchLabels": {"app": "x"}}))),
-            r#"v1.LabelSelector{MatchLabels:map[string]string{"app":"x"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"#
-        );
-        assert_eq!(
-            go_int_or_string(&json!("5x")),
-            r#"intstr.IntOrString{Type:1, IntVal:0, StrVal:"5x"}"#
-        );
-    }
-
-    #[test]
-    fn selectors_match() {
-        let sel = Selector::parse(Some(&json!({
-            "matchLabels": {"app": "x"},
-            "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]
-        })))
-        .unwrap_or(Selector::Nothing);
-        assert!(sel.matches(Some(&json!({"app": "x", "tier": "web"}))));
-        assert!(!sel.matches(Some(&json!({"app": "x", "tier": "db"}))));
-        assert!(!Selector::Nothing.matches(Some(&json!({"app": "x"}))));
-        assert!(
-            Selector::parse(Some(
-                &json!({"matchExpressions": [{"key": "a", "operator": "Bad"}]})
-            ))
-            .is_err()
-        );
-    }
-}
-
 static PERCENT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[0-9]+%$").expect("static regex"));
 
 /// `ValidatePositiveIntOrPercent`.
@@ -447,5 +407,45 @@ pub(crate) fn not_more_than_100(v: &Value, field: &str, causes: &mut Vec<Cause>)
             go_int_or_string(v),
             "must not be greater than 100%",
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_renderings() {
+        assert_eq!(
+            go_string_map(Some(&json!({"b": "2", "a": "1"}))),
+            r#"map[string]string{"a":"1", "b":"2"}"#
+        );
+        assert_eq!(go_string_map(None), "map[string]string(nil)");
+        assert_eq!(
+            go_label_selector(Some(&json!({"matchLabels": {"app": "x"}}))),
+            r#"v1.LabelSelector{MatchLabels:map[string]string{"app":"x"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"#
+        );
+        assert_eq!(
+            go_int_or_string(&json!("5x")),
+            r#"intstr.IntOrString{Type:1, IntVal:0, StrVal:"5x"}"#
+        );
+    }
+
+    #[test]
+    fn selectors_match() {
+        let sel = Selector::parse(Some(&json!({
+            "matchLabels": {"app": "x"},
+            "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]
+        })))
+        .unwrap_or(Selector::Nothing);
+        assert!(sel.matches(Some(&json!({"app": "x", "tier": "web"}))));
+        assert!(!sel.matches(Some(&json!({"app": "x", "tier": "db"}))));
+        assert!(!Selector::Nothing.matches(Some(&json!({"app": "x"}))));
+        assert!(
+            Selector::parse(Some(
+                &json!({"matchExpressions": [{"key": "a", "operator": "Bad"}]})
+            ))
+            .is_err()
+        );
     }
 }

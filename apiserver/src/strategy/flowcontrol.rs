@@ -19,15 +19,14 @@ const MAX_MATCHING_PRECEDENCE: i64 = 10000;
 // --------------------------------------------------------------- FlowSchema
 
 fn default_flow_schema(obj: &mut Value) {
-    if let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) {
-        if spec
+    if let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object())
+        && spec
             .get("matchingPrecedence")
             .and_then(Value::as_i64)
             .unwrap_or(0)
             == 0
-        {
-            spec["matchingPrecedence"] = json!(1000);
-        }
+    {
+        spec["matchingPrecedence"] = json!(1000);
     }
 }
 
