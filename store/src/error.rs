@@ -2,9 +2,10 @@
 //! message (`etcdserver: ...`) and maps to etcd's gRPC status code in
 //! `grpc_code`, so every door reports the same error the same way.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StoreError {
     #[error("etcdserver: mvcc: required revision has been compacted")]
     Compacted { compact_revision: i64 },
@@ -36,6 +37,19 @@ pub enum StoreError {
     NoLeader,
     #[error("etcdserver: request timed out")]
     Timeout,
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    #[error("etcdserver: member ID already exist")]
+    MemberExists,
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    #[error("etcdserver: re-configuration failed due to not enough started members")]
+    NotEnoughStartedMembers,
+    /// The store does not do this (membership changes on a single member).
+    #[error("{0}")]
+    Unsupported(String),
     /// The storage backend failed (I/O, corruption). The request had no effect.
     #[error("etcdserver: backend: {0}")]
     Backend(String),
@@ -45,7 +59,7 @@ pub enum StoreError {
 }
 
 /// The gRPC status codes etcd uses, without depending on tonic here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GrpcCode {
     InvalidArgument,
     NotFound,
@@ -53,6 +67,7 @@ pub enum GrpcCode {
     OutOfRange,
     Unavailable,
     Internal,
+    Unimplemented,
     Unknown,
 }
 
@@ -72,6 +87,12 @@ impl StoreError {
             StoreError::LeaseNotFound => GrpcCode::NotFound,
             StoreError::LeaseExists => GrpcCode::FailedPrecondition,
             StoreError::NoLeader | StoreError::Timeout => GrpcCode::Unavailable,
+            StoreError::MemberNotFound => GrpcCode::NotFound,
+            StoreError::MemberExists
+            | StoreError::PeerUrlExists
+            | StoreError::MemberNotLearner
+            | StoreError::NotEnoughStartedMembers => GrpcCode::FailedPrecondition,
+            StoreError::Unsupported(_) => GrpcCode::Unimplemented,
             StoreError::Backend(_) => GrpcCode::Internal,
             StoreError::Remote { code, .. } => *code,
         }

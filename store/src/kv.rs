@@ -8,11 +8,12 @@
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 
 /// One stored key at one revision, as etcd's `mvccpb.KeyValue`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct KeyValue {
     pub key: Vec<u8>,
     pub create_revision: i64,
@@ -24,7 +25,7 @@ pub struct KeyValue {
 
 /// The header every response carries. `revision` is the store revision at the
 /// time the request was served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ResponseHeader {
     pub cluster_id: u64,
     pub member_id: u64,
@@ -32,7 +33,7 @@ pub struct ResponseHeader {
     pub raft_term: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum SortOrder {
     #[default]
     None,
@@ -40,7 +41,7 @@ pub enum SortOrder {
     Descend,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum SortTarget {
     #[default]
     Key,
@@ -52,7 +53,7 @@ pub enum SortTarget {
 
 /// etcd's `RangeRequest`. `range_end` empty means the single key `key`;
 /// `range_end == [0]` means every key >= `key`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RangeRequest {
     pub key: Vec<u8>,
     pub range_end: Vec<u8>,
@@ -90,7 +91,7 @@ impl RangeRequest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RangeResponse {
     pub header: ResponseHeader,
     pub kvs: Vec<KeyValue>,
@@ -98,7 +99,7 @@ pub struct RangeResponse {
     pub count: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PutRequest {
     pub key: Vec<u8>,
     pub value: Vec<u8>,
@@ -108,27 +109,27 @@ pub struct PutRequest {
     pub ignore_lease: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PutResponse {
     pub header: ResponseHeader,
     pub prev_kv: Option<KeyValue>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DeleteRangeRequest {
     pub key: Vec<u8>,
     pub range_end: Vec<u8>,
     pub prev_kv: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DeleteRangeResponse {
     pub header: ResponseHeader,
     pub deleted: i64,
     pub prev_kvs: Vec<KeyValue>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CompareResult {
     Equal,
     Greater,
@@ -136,7 +137,7 @@ pub enum CompareResult {
     NotEqual,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CompareTarget {
     Version(i64),
     Create(i64),
@@ -146,7 +147,7 @@ pub enum CompareTarget {
 }
 
 /// etcd's `Compare`: `target(key..range_end) <result> value`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compare {
     pub key: Vec<u8>,
     pub range_end: Vec<u8>,
@@ -154,7 +155,7 @@ pub struct Compare {
     pub target: CompareTarget,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RequestOp {
     Range(RangeRequest),
     Put(PutRequest),
@@ -162,7 +163,7 @@ pub enum RequestOp {
     Txn(TxnRequest),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ResponseOp {
     Range(RangeResponse),
     Put(PutResponse),
@@ -170,26 +171,26 @@ pub enum ResponseOp {
     Txn(TxnResponse),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TxnRequest {
     pub compare: Vec<Compare>,
     pub success: Vec<RequestOp>,
     pub failure: Vec<RequestOp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TxnResponse {
     pub header: ResponseHeader,
     pub succeeded: bool,
     pub responses: Vec<ResponseOp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CompactResponse {
     pub header: ResponseHeader,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventType {
     Put,
     Delete,
@@ -197,7 +198,7 @@ pub enum EventType {
 
 /// One change, as etcd's `mvccpb.Event`. For a delete, `kv` holds the key
 /// with `mod_revision` set to the deleting revision and an empty value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub kind: EventType,
     pub kv: KeyValue,
@@ -206,7 +207,7 @@ pub struct Event {
 
 /// etcd's `WatchCreateRequest` (without the watch id, which the gRPC layer
 /// owns).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct WatchRequest {
     pub key: Vec<u8>,
     pub range_end: Vec<u8>,
@@ -221,7 +222,7 @@ pub struct WatchRequest {
 }
 
 /// What a watch stream yields.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WatchResponse {
     /// Events of one or more revisions, in revision order. `header.revision`
     /// is the store revision when the batch was sent.
@@ -246,21 +247,21 @@ pub struct Watch {
     pub progress: tokio::sync::mpsc::UnboundedSender<()>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LeaseGrantResponse {
     pub header: ResponseHeader,
     pub id: i64,
     pub ttl: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LeaseKeepAliveResponse {
     pub header: ResponseHeader,
     pub id: i64,
     pub ttl: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LeaseTimeToLiveResponse {
     pub header: ResponseHeader,
     pub id: i64,
@@ -270,7 +271,7 @@ pub struct LeaseTimeToLiveResponse {
     pub keys: Vec<Vec<u8>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct StatusResponse {
     pub header: ResponseHeader,
     pub version: String,
@@ -283,7 +284,7 @@ pub struct StatusResponse {
     pub is_learner: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Member {
     pub id: u64,
     pub name: String,
@@ -321,6 +322,29 @@ pub trait Kv: Send + Sync + 'static {
 
     async fn status(&self) -> Result<StatusResponse, StoreError>;
     async fn members(&self) -> Result<(ResponseHeader, Vec<Member>), StoreError>;
+
+    /// etcd's MemberAdd: the new member and the members after the change.
+    async fn member_add(
+        &self,
+        _peer_urls: Vec<String>,
+        _is_learner: bool,
+    ) -> Result<(ResponseHeader, Member, Vec<Member>), StoreError> {
+        Err(membership_unsupported())
+    }
+
+    /// etcd's MemberRemove: the members after the change.
+    async fn member_remove(&self, _id: u64) -> Result<(ResponseHeader, Vec<Member>), StoreError> {
+        Err(membership_unsupported())
+    }
+
+    /// etcd's MemberPromote (learner to voter): the members after the change.
+    async fn member_promote(&self, _id: u64) -> Result<(ResponseHeader, Vec<Member>), StoreError> {
+        Err(membership_unsupported())
+    }
+}
+
+fn membership_unsupported() -> StoreError {
+    StoreError::Unsupported("membership changes are not supported by this store".to_string())
 }
 
 /// The smallest key greater than every key that starts with `prefix`

@@ -17,6 +17,7 @@ pub mod error;
 pub mod grpc;
 pub mod kv;
 pub mod mvcc;
+pub mod raft;
 pub mod remote;
 
 pub use error::{GrpcCode, StoreError};

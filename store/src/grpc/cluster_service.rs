@@ -1,5 +1,7 @@
-//! etcd's `Cluster` service: MemberList from [`Kv::members`]. Membership
-//! changes belong to the replicated store and answer `Unimplemented` here.
+//! etcd's `Cluster` service: MemberList, MemberAdd, MemberRemove and
+//! MemberPromote through the [`Kv`] membership calls (a single member answers
+//! `Unimplemented` for changes; the replicated store does them). MemberUpdate
+//! (changing a member's peer URLs) is not supported.
 
 use std::sync::Arc;
 
@@ -24,31 +26,47 @@ impl ClusterService {
     }
 }
 
-fn membership_change() -> Status {
-    Status::unimplemented("membership changes are not supported by this store")
-}
-
 #[tonic::async_trait]
 impl PbClusterService for ClusterService {
     async fn member_add(
         &self,
-        _req: Request<PbMemberAddRequest>,
+        req: Request<PbMemberAddRequest>,
     ) -> Result<Response<PbMemberAddResponse>, Status> {
-        Err(membership_change())
+        let req = req.into_inner();
+        let (header, member, members) = self
+            .kv
+            .member_add(req.peer_ur_ls, req.is_learner)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(PbMemberAddResponse {
+            header: Some(header_to_pb(&header)),
+            member: Some(member_to_pb(member)),
+            members: members.into_iter().map(member_to_pb).collect(),
+        }))
     }
 
     async fn member_remove(
         &self,
-        _req: Request<PbMemberRemoveRequest>,
+        req: Request<PbMemberRemoveRequest>,
     ) -> Result<Response<PbMemberRemoveResponse>, Status> {
-        Err(membership_change())
+        let (header, members) = self
+            .kv
+            .member_remove(req.into_inner().id)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(PbMemberRemoveResponse {
+            header: Some(header_to_pb(&header)),
+            members: members.into_iter().map(member_to_pb).collect(),
+        }))
     }
 
     async fn member_update(
         &self,
         _req: Request<PbMemberUpdateRequest>,
     ) -> Result<Response<PbMemberUpdateResponse>, Status> {
-        Err(membership_change())
+        Err(Status::unimplemented(
+            "changing a member's peer URLs is not supported by this store",
+        ))
     }
 
     async fn member_list(
@@ -64,8 +82,16 @@ impl PbClusterService for ClusterService {
 
     async fn member_promote(
         &self,
-        _req: Request<PbMemberPromoteRequest>,
+        req: Request<PbMemberPromoteRequest>,
     ) -> Result<Response<PbMemberPromoteResponse>, Status> {
-        Err(membership_change())
+        let (header, members) = self
+            .kv
+            .member_promote(req.into_inner().id)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(PbMemberPromoteResponse {
+            header: Some(header_to_pb(&header)),
+            members: members.into_iter().map(member_to_pb).collect(),
+        }))
     }
 }

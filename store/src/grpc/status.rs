@@ -14,6 +14,7 @@ pub fn code_to_tonic(code: GrpcCode) -> Code {
         GrpcCode::OutOfRange => Code::OutOfRange,
         GrpcCode::Unavailable => Code::Unavailable,
         GrpcCode::Internal => Code::Internal,
+        GrpcCode::Unimplemented => Code::Unimplemented,
         GrpcCode::Unknown => Code::Unknown,
     }
 }
@@ -28,6 +29,7 @@ pub fn code_from_tonic(code: Code) -> GrpcCode {
         Code::OutOfRange => GrpcCode::OutOfRange,
         Code::Unavailable => GrpcCode::Unavailable,
         Code::Internal => GrpcCode::Internal,
+        Code::Unimplemented => GrpcCode::Unimplemented,
         _ => GrpcCode::Unknown,
     }
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 /// The TLS files and policy of one listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,17 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 }
 
 impl TlsFiles {
+    /// The calling side with the same files (peer traffic): the CA verifies
+    /// the server, the certificate is this side's client identity.
+    pub fn client_config(&self) -> Result<ClientTlsConfig, TlsError> {
+        let identity = Identity::from_pem(read(&self.cert_file)?, read(&self.key_file)?);
+        let mut config = ClientTlsConfig::new().identity(identity);
+        if let Some(ca) = &self.trusted_ca_file {
+            config = config.ca_certificate(Certificate::from_pem(read(ca)?));
+        }
+        Ok(config)
+    }
+
     pub fn server_config(&self) -> Result<ServerTlsConfig, TlsError> {
         let identity = Identity::from_pem(read(&self.cert_file)?, read(&self.key_file)?);
         let mut config = ServerTlsConfig::new().identity(identity);

@@ -25,9 +25,23 @@ pub const META_REVISION: &[u8] = b"revision";
 pub const META_COMPACT_REVISION: &[u8] = b"compact_revision";
 pub const META_APPLIED: &[u8] = b"applied_index";
 pub const META_TERM: &[u8] = b"term";
+/// The replicated log's last applied entry and membership (opaque bytes,
+/// see [`super::op::LogMark`]).
+pub const META_LOG_APPLIED: &[u8] = b"log_applied";
+pub const META_LOG_MEMBERSHIP: &[u8] = b"log_membership";
+
+/// The column families a snapshot carries, in dump order (tag = position).
+const SNAPSHOT_CFS: [&str; 3] = [CF_HISTORY, CF_META, CF_LEASE];
 
 pub fn backend_error(err: rocksdb::Error) -> StoreError {
     StoreError::Backend(err.into_string())
+}
+
+/// A whole-store dump and the log mark it contains.
+pub struct Dump {
+    pub data: Vec<u8>,
+    pub applied: Option<Vec<u8>>,
+    pub membership: Option<Vec<u8>>,
 }
 
 pub struct Backend {
@@ -86,6 +100,89 @@ impl Backend {
                 Ok(Some(i64::from_le_bytes(arr)))
             }
         }
+    }
+
+    pub fn meta_bytes(&self, name: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let cf = self.cf(CF_META)?;
+        self.db.get_cf(cf, name).map_err(backend_error)
+    }
+
+    /// Makes every lazy write so far durable (fsyncs the WAL).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush_wal(true).map_err(backend_error)
+    }
+
+    /// Every record of the store at one point in time (a RocksDB snapshot),
+    /// as `tag u8, key length u32 LE, key, value length u32 LE, value`
+    /// entries; the per-open `term` is left out. Also answers the log mark
+    /// (`log_applied`, `log_membership`) as of the same point.
+    pub fn dump(&self) -> Result<Dump, StoreError> {
+        let snapshot = self.db.snapshot();
+        let mut out = Vec::new();
+        let mut applied = None;
+        let mut membership = None;
+        for (tag, name) in SNAPSHOT_CFS.iter().enumerate() {
+            let cf = self.cf(name)?;
+            for item in snapshot.iterator_cf(cf, IteratorMode::Start) {
+                let (key, value) = item.map_err(backend_error)?;
+                if *name == CF_META {
+                    match &*key {
+                        META_TERM => continue,
+                        META_LOG_APPLIED => applied = Some(value.to_vec()),
+                        META_LOG_MEMBERSHIP => membership = Some(value.to_vec()),
+                        _ => {}
+                    }
+                }
+                out.push(tag as u8);
+                for part in [&*key, &*value] {
+                    let len = u32::try_from(part.len())
+                        .map_err(|_| StoreError::Backend("record too large".to_string()))?;
+                    out.extend_from_slice(&len.to_le_bytes());
+                    out.extend_from_slice(part);
+                }
+            }
+        }
+        Ok(Dump {
+            data: out,
+            applied,
+            membership,
+        })
+    }
+
+    /// Replaces every record (but `term`) with those of a [`Backend::dump`],
+    /// durably and in one batch.
+    pub fn replace_all(&self, dump: &[u8]) -> Result<(), StoreError> {
+        let corrupt = || StoreError::Backend("corrupt snapshot".to_string());
+        let mut batch = WriteBatch::default();
+        for name in SNAPSHOT_CFS {
+            let cf = self.cf(name)?;
+            for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+                let (key, _) = item.map_err(backend_error)?;
+                if name == CF_META && &*key == META_TERM {
+                    continue;
+                }
+                batch.delete_cf(cf, key);
+            }
+        }
+        let mut pos = 0usize;
+        while pos < dump.len() {
+            let tag = dump[pos] as usize;
+            pos += 1;
+            let name = SNAPSHOT_CFS.get(tag).ok_or_else(corrupt)?;
+            let mut parts = [&[][..]; 2];
+            for part in &mut parts {
+                let len_bytes: [u8; 4] = dump
+                    .get(pos..pos + 4)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(corrupt)?;
+                pos += 4;
+                let len = u32::from_le_bytes(len_bytes) as usize;
+                *part = dump.get(pos..pos + len).ok_or_else(corrupt)?;
+                pos += len;
+            }
+            batch.put_cf(self.cf(name)?, parts[0], parts[1]);
+        }
+        self.write_durable(batch)
     }
 
     /// The records stored at `revs`, in the same order; `None` where a

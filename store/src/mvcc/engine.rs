@@ -3,7 +3,7 @@
 //! maintenance calls the gRPC front end needs (hash, defragment).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
@@ -37,8 +37,8 @@ pub const ETCD_VERSION: &str = "3.5.17";
 /// and closes RocksDB (watch streams still held keep it open until they
 /// are dropped; they end once the engine is gone).
 pub struct Engine {
-    shared: Arc<Shared>,
-    writer: Sender<WriteCmd>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) writer: Sender<WriteCmd>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -73,8 +73,10 @@ impl Engine {
         let (state, lessor) = recovery::recover(&backend)?;
         let mut url_parts: Vec<&[u8]> = vec![options.name.as_bytes()];
         url_parts.extend(options.peer_urls.iter().map(|u| u.as_bytes()));
-        let member_id = fnv1a(&url_parts);
-        let cluster_id = fnv1a(&[&member_id.to_be_bytes(), b"cluster"]);
+        let member_id = options.member_id.unwrap_or_else(|| fnv1a(&url_parts));
+        let cluster_id = options
+            .cluster_id
+            .unwrap_or_else(|| fnv1a(&[&member_id.to_be_bytes(), b"cluster"]));
         let (published_tx, published_rx) = tokio_watch::channel(state.rev);
         let shared = Arc::new(Shared {
             backend,
@@ -84,7 +86,7 @@ impl Engine {
             published: published_rx,
             cluster_id,
             member_id,
-            term: term as u64,
+            term: AtomicU64::new(term as u64),
             options,
             poisoned: OnceLock::new(),
             shutdown: AtomicBool::new(false),
@@ -99,14 +101,16 @@ impl Engine {
                 .spawn(move || writer::run(writer_shared, writer_rx, published_tx))
                 .map_err(|e| StoreError::Backend(format!("spawn writer: {e}")))?,
         );
-        let expiry_shared = shared.clone();
-        let expiry_tx = writer_tx.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("store-leases".to_string())
-                .spawn(move || expiry::run(expiry_shared, expiry_tx))
-                .map_err(|e| StoreError::Backend(format!("spawn lease expiry: {e}")))?,
-        );
+        if shared.options.expire_leases {
+            let expiry_shared = shared.clone();
+            let expiry_tx = writer_tx.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("store-leases".to_string())
+                    .spawn(move || expiry::run(expiry_shared, expiry_tx))
+                    .map_err(|e| StoreError::Backend(format!("spawn lease expiry: {e}")))?,
+            );
+        }
         Ok(Arc::new(Engine {
             shared,
             writer: writer_tx,
@@ -114,7 +118,7 @@ impl Engine {
         }))
     }
 
-    async fn send<T>(
+    pub(super) async fn send<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> WriteCmd,
     ) -> Result<T, StoreError> {
@@ -179,7 +183,7 @@ impl Drop for Engine {
 }
 
 /// Runs `f` on the blocking pool (work that reads RocksDB).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
@@ -321,7 +325,7 @@ impl Kv for Engine {
             db_size_in_use,
             leader: self.shared.member_id,
             raft_index: applied,
-            raft_term: self.shared.term,
+            raft_term: self.shared.term.load(Ordering::Relaxed),
             raft_applied_index: applied,
             is_learner: false,
         })

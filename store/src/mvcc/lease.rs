@@ -90,6 +90,15 @@ impl Lessor {
         }
     }
 
+    /// Gives every lease its full TTL from `now` (a new leader's view, as
+    /// etcd's lessor `Promote`).
+    pub fn renew_all(&mut self, now: Instant) {
+        for lease in self.leases.values_mut() {
+            lease.deadline = now + ttl_duration(lease.ttl);
+            lease.revoking = false;
+        }
+    }
+
     pub fn info(&self, id: i64, now: Instant, with_keys: bool) -> Option<LeaseInfo> {
         self.leases.get(&id).map(|lease| LeaseInfo {
             remaining: lease.deadline.saturating_duration_since(now).as_secs() as i64,

@@ -45,9 +45,11 @@ mod hash;
 mod index;
 mod keyrange;
 mod lease;
+mod op;
 mod options;
 mod range;
 mod recovery;
+mod replicated;
 mod revision;
 mod shared;
 mod txn;
@@ -56,4 +58,6 @@ mod watch;
 mod writer;
 
 pub use engine::{ETCD_VERSION, Engine};
+pub use op::{LogMark, WriteOp, WriteResult};
 pub use options::EngineOptions;
+pub use replicated::Dump;

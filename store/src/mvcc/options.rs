@@ -24,6 +24,13 @@ pub struct EngineOptions {
     pub name: String,
     pub peer_urls: Vec<String>,
     pub client_urls: Vec<String>,
+    /// Member and cluster ids for headers; derived from the name and peer
+    /// URLs when unset (a replicated store sets its own).
+    pub member_id: Option<u64>,
+    pub cluster_id: Option<u64>,
+    /// Whether the engine revokes expired leases itself. A replicated
+    /// store turns this off: its leader proposes the revokes.
+    pub expire_leases: bool,
 }
 
 impl Default for EngineOptions {
@@ -39,6 +46,9 @@ impl Default for EngineOptions {
             name: "default".to_string(),
             peer_urls: vec!["http://localhost:2380".to_string()],
             client_urls: vec!["http://localhost:2379".to_string()],
+            member_id: None,
+            cluster_id: None,
+            expire_leases: true,
         }
     }
 }

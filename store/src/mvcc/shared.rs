@@ -2,7 +2,7 @@
 //! published key index and revisions, the lessor, the event log and the
 //! revision signal watchers wait on.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::watch;
@@ -26,7 +26,8 @@ pub struct Shared {
     pub options: EngineOptions,
     pub cluster_id: u64,
     pub member_id: u64,
-    pub term: u64,
+    /// The raft term reported in headers (set by the replication layer).
+    pub term: AtomicU64,
     /// Set when a durable write failed: the engine refuses further writes.
     pub poisoned: OnceLock<StoreError>,
     pub shutdown: AtomicBool,
@@ -38,7 +39,7 @@ impl Shared {
             cluster_id: self.cluster_id,
             member_id: self.member_id,
             revision,
-            raft_term: self.term,
+            raft_term: self.term.load(Ordering::Relaxed),
         }
     }
 

@@ -21,13 +21,15 @@ use crate::kv::{
 };
 
 use super::backend::{
-    CF_HISTORY, CF_LEASE, CF_META, META_APPLIED, META_COMPACT_REVISION, META_REVISION,
+    CF_HISTORY, CF_LEASE, CF_META, META_APPLIED, META_COMPACT_REVISION, META_LOG_APPLIED,
+    META_LOG_MEMBERSHIP, META_REVISION,
 };
 use super::codec;
 use super::eventlog::{RevEvents, StoredEvent};
 use super::index::Index;
 use super::keyrange::KeyRange;
 use super::lease::{LeaseIdGen, MAX_LEASE_TTL};
+use super::op::LogMark;
 use super::range;
 use super::revision::Revision;
 use super::shared::Shared;
@@ -58,6 +60,22 @@ pub enum WriteCmd {
         rev: i64,
         reply: Reply<(ResponseHeader, Vec<Revision>)>,
     },
+    /// A request decided by the replicated log: its changes and `mark` are
+    /// written in one batch.
+    Logged {
+        cmd: Box<WriteCmd>,
+        mark: LogMark,
+    },
+    /// A log entry without changes: only `mark` is written.
+    Mark {
+        mark: LogMark,
+        reply: Reply<()>,
+    },
+    /// Replaces the whole store with a snapshot ([`Backend::dump`] bytes).
+    Install {
+        data: Vec<u8>,
+        reply: Reply<()>,
+    },
     Shutdown,
 }
 
@@ -67,8 +85,15 @@ impl WriteCmd {
     fn starts_group(&self, published: i64) -> bool {
         match self {
             WriteCmd::Txn(req, _) => txn::reads_above(req, published),
-            WriteCmd::LeaseRevoke { .. } | WriteCmd::Compact { .. } | WriteCmd::Shutdown => true,
-            WriteCmd::Put(..) | WriteCmd::Delete(..) | WriteCmd::LeaseGrant { .. } => false,
+            WriteCmd::LeaseRevoke { .. }
+            | WriteCmd::Compact { .. }
+            | WriteCmd::Install { .. }
+            | WriteCmd::Shutdown => true,
+            WriteCmd::Logged { cmd, .. } => cmd.starts_group(published),
+            WriteCmd::Put(..)
+            | WriteCmd::Delete(..)
+            | WriteCmd::LeaseGrant { .. }
+            | WriteCmd::Mark { .. } => false,
         }
     }
 }
@@ -89,10 +114,21 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<WriteCmd>, published_tx: watch::Sen
         let alone = match first {
             WriteCmd::Shutdown => break,
             WriteCmd::Compact { rev, reply } => {
-                let _ = reply.send(compact(&shared, rev));
+                let _ = reply.send(compact(&shared, rev, None));
+                continue;
+            }
+            WriteCmd::Logged { cmd, mark } if matches!(*cmd, WriteCmd::Compact { .. }) => {
+                if let WriteCmd::Compact { rev, reply } = *cmd {
+                    let _ = reply.send(compact(&shared, rev, Some(mark)));
+                }
+                continue;
+            }
+            WriteCmd::Install { data, reply } => {
+                let _ = reply.send(install(&shared, &published_tx, &data));
                 continue;
             }
             WriteCmd::LeaseRevoke { .. } => true,
+            WriteCmd::Logged { ref cmd, .. } => matches!(**cmd, WriteCmd::LeaseRevoke { .. }),
             _ => false,
         };
         let outcome = {
@@ -132,6 +168,7 @@ struct Outcome {
     revokes: Vec<i64>,
     replies: Vec<Pending>,
     applied: u64,
+    mark: Option<LogMark>,
 }
 
 /// Requests applied on top of the published state, not yet durable.
@@ -158,6 +195,8 @@ struct Group<'a> {
     revokes: Vec<i64>,
     replies: Vec<Pending>,
     applied: u64,
+    /// The log entry of the last logged request in the group.
+    mark: Option<LogMark>,
 }
 
 impl<'a> Group<'a> {
@@ -181,6 +220,7 @@ impl<'a> Group<'a> {
             revokes: Vec::new(),
             replies: Vec::new(),
             applied: 0,
+            mark: None,
         }
     }
 
@@ -194,6 +234,7 @@ impl<'a> Group<'a> {
             revokes: self.revokes,
             replies: self.replies,
             applied: self.applied,
+            mark: self.mark,
         }
     }
 
@@ -225,6 +266,35 @@ impl<'a> Group<'a> {
                 self.applied -= 1;
                 let _ = reply.send(Err(StoreError::Backend(
                     "compaction inside a commit group".to_string(),
+                )));
+            }
+            WriteCmd::Logged { cmd, mark } => {
+                self.applied -= 1;
+                // The mark goes with the changes: keep the latest one even
+                // when a membership mark came earlier in the group.
+                let membership = mark
+                    .membership
+                    .or_else(|| self.mark.take().and_then(|m| m.membership));
+                self.mark = Some(LogMark {
+                    applied: mark.applied,
+                    membership,
+                });
+                self.apply(*cmd);
+            }
+            WriteCmd::Mark { mark, reply } => {
+                let membership = mark
+                    .membership
+                    .or_else(|| self.mark.take().and_then(|m| m.membership));
+                self.mark = Some(LogMark {
+                    applied: mark.applied,
+                    membership,
+                });
+                self.respond(reply, Ok(()));
+            }
+            WriteCmd::Install { reply, .. } => {
+                self.applied -= 1;
+                let _ = reply.send(Err(StoreError::Backend(
+                    "snapshot install inside a commit group".to_string(),
                 )));
             }
             WriteCmd::Shutdown => self.applied -= 1,
@@ -545,16 +615,27 @@ impl View for Group<'_> {
 /// Makes a group durable, then visible, then answers it.
 fn commit(shared: &Shared, published_tx: &watch::Sender<i64>, mut out: Outcome) {
     let applied = shared.state().applied + out.applied;
-    if out.durable {
+    if out.durable || out.mark.is_some() {
         match shared.backend.cf(CF_META) {
             Ok(meta) => {
                 out.batch.put_cf(meta, META_REVISION, out.rev.to_le_bytes());
                 out.batch
                     .put_cf(meta, META_APPLIED, (applied as i64).to_le_bytes());
+                if let Some(mark) = &out.mark {
+                    put_mark(&mut out.batch, meta, mark);
+                }
             }
             Err(err) => return fail(shared, out.replies, err),
         }
-        if let Err(err) = shared.backend.write_durable(out.batch) {
+        // Logged requests are durable in the replicated log already; a
+        // crash only loses changes the log applies again (the mark travels
+        // in the same batch).
+        let written = if out.mark.is_some() {
+            shared.backend.write_lazy(out.batch)
+        } else {
+            shared.backend.write_durable(out.batch)
+        };
+        if let Err(err) = written {
             return fail(shared, out.replies, err);
         }
     }
@@ -611,8 +692,19 @@ fn fail(shared: &Shared, replies: Vec<Pending>, err: StoreError) {
     }
 }
 
+fn put_mark(batch: &mut WriteBatch, meta: &ColumnFamily, mark: &LogMark) {
+    batch.put_cf(meta, META_LOG_APPLIED, &mark.applied);
+    if let Some(membership) = &mark.membership {
+        batch.put_cf(meta, META_LOG_MEMBERSHIP, membership);
+    }
+}
+
 /// Moves the compact revision to `rev` (durably) and prunes the index.
-fn compact(shared: &Shared, rev: i64) -> Result<(ResponseHeader, Vec<Revision>), StoreError> {
+fn compact(
+    shared: &Shared,
+    rev: i64,
+    mark: Option<LogMark>,
+) -> Result<(ResponseHeader, Vec<Revision>), StoreError> {
     if let Some(err) = shared.poisoned.get() {
         return Err(err.clone());
     }
@@ -620,19 +712,34 @@ fn compact(shared: &Shared, rev: i64) -> Result<(ResponseHeader, Vec<Revision>),
         let state = shared.state();
         (state.rev, state.compact_rev, state.applied + 1)
     };
-    if rev <= compact_rev {
-        return Err(StoreError::Compacted {
-            compact_revision: compact_rev,
-        });
-    }
-    if rev > current {
-        return Err(StoreError::FutureRevision);
-    }
     let meta = shared.backend.cf(CF_META)?;
+    let refusal = if rev <= compact_rev {
+        Some(StoreError::Compacted {
+            compact_revision: compact_rev,
+        })
+    } else if rev > current {
+        Some(StoreError::FutureRevision)
+    } else {
+        None
+    };
+    if let Some(err) = refusal {
+        if let Some(mark) = &mark {
+            let mut batch = WriteBatch::default();
+            put_mark(&mut batch, meta, mark);
+            shared.backend.write_lazy(batch)?;
+        }
+        return Err(err);
+    }
     let mut batch = WriteBatch::default();
     batch.put_cf(meta, META_COMPACT_REVISION, rev.to_le_bytes());
     batch.put_cf(meta, META_APPLIED, (applied as i64).to_le_bytes());
-    shared.backend.write_durable(batch)?;
+    match &mark {
+        Some(mark) => {
+            put_mark(&mut batch, meta, mark);
+            shared.backend.write_lazy(batch)?;
+        }
+        None => shared.backend.write_durable(batch)?,
+    }
     let removed = {
         let mut state = shared.state_mut();
         state.compact_rev = rev;
@@ -645,4 +752,21 @@ fn compact(shared: &Shared, rev: i64) -> Result<(ResponseHeader, Vec<Revision>),
         "compacted key index"
     );
     Ok((shared.header(current), removed))
+}
+
+/// Replaces every record with those of a snapshot, then rebuilds the
+/// published state from them (as on open) and wakes watchers.
+fn install(
+    shared: &Shared,
+    published_tx: &watch::Sender<i64>,
+    data: &[u8],
+) -> Result<(), StoreError> {
+    shared.backend.replace_all(data)?;
+    let (state, lessor) = super::recovery::recover(&shared.backend)?;
+    let rev = state.rev;
+    *shared.state_mut() = state;
+    *shared.lessor() = lessor;
+    published_tx.send_replace(rev);
+    tracing::info!(revision = rev, "installed a snapshot");
+    Ok(())
 }
