@@ -11,6 +11,7 @@
 //! scheduling and nodes (their own crates, talking to this server over HTTPS).
 
 pub mod admission;
+pub mod apply;
 pub mod authn;
 pub mod bootstrap;
 pub mod compress;
@@ -118,6 +119,7 @@ pub async fn start(
     let state = ApiState::new(kv, settings);
     // The schemas behind field validation take a moment to build: start now.
     tokio::task::spawn_blocking(field_validation::warm_up);
+    tokio::task::spawn_blocking(apply::models::warm_up);
     bootstrap::ensure_system_namespaces(&state).await?;
     bootstrap::ensure_kubernetes_service(&state, local_addr).await?;
     state.load_services().await?;

@@ -149,6 +149,7 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
             _ => Err(method_not_allowed()),
         };
     }
+    crate::apply::validate_options(&ctx)?;
     match ctx.info.verb {
         "get" => read::get(&ctx).await,
         "list" => read::list(&ctx).await,

@@ -1,12 +1,16 @@
 //! PATCH: the patch is applied to the current object inside the store's
 //! read-modify-write loop, then the result goes through the same update
 //! rules as a PUT.
+//!
+//! Server-side apply (`application/apply-patch+yaml`) merges the applied
+//! configuration for its `fieldManager` (see `crate::apply`); applying to a
+//! missing object creates it (201).
 
 use axum::response::Response;
 use serde_json::Value;
 
 use super::Ctx;
-use super::write::{drop_unknown_fields, finish_write, prepare_update};
+use super::write::{create_object, drop_unknown_fields, finish_write, prepare_update};
 use crate::error::{ApiError, ApiResult};
 use crate::patch::{self, PatchType};
 use crate::registry::store::target;
@@ -22,11 +26,7 @@ pub async fn patch(ctx: &Ctx) -> ApiResult<Response> {
         ));
     }
     if kind == PatchType::Apply {
-        return Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            "server-side apply (application/apply-patch+yaml) is not supported by this server yet",
-        ));
+        return apply(ctx).await;
     }
     let strategic: Option<Value> = if kind == PatchType::Strategic {
         Some(
@@ -45,27 +45,63 @@ pub async fn patch(ctx: &Ctx) -> ApiResult<Response> {
             let Some(old) = current else {
                 return Err(ApiError::not_found(target(&ctx.res, ctx.name())));
             };
-            let patched = match kind {
-                PatchType::Json => patch::json_patch(&old, &ctx.body)?,
-                PatchType::Merge => patch::merge_patch(&old, &ctx.body)?,
-                // Apply never gets here: it was refused above.
-                PatchType::Strategic | PatchType::Apply => {
-                    let p = strategic.as_ref().unwrap_or(&Value::Null);
+            let mut patched = match (kind, strategic.as_ref()) {
+                (PatchType::Json, _) => patch::json_patch(&old, &ctx.body)?,
+                (PatchType::Strategic, Some(p)) => {
                     patch::strategic::apply(&old, p, info.group, info.kind)
                         .map_err(|e| ApiError::new(e.code(), e.reason(), e.to_string()))?
                 }
+                _ => patch::merge_patch(&old, &ctx.body)?,
             };
-            // A patch that does not name a resourceVersion never conflicts.
-            let mut patched = patched;
-            if crate::meta::resource_version(&patched).is_empty() {
-                crate::meta::meta_mut(&mut patched).insert(
-                    "resourceVersion".into(),
-                    Value::String(crate::meta::resource_version(&old).to_string()),
-                );
-            }
+            keep_resource_version(&mut patched, &old);
             warnings = drop_unknown_fields(ctx, &mut patched)?;
             prepare_update(ctx, patched, &old)
         })
         .await?;
     finish_write(ctx, stored, created, &warnings).await
+}
+
+/// A patch that does not name a resourceVersion never conflicts.
+fn keep_resource_version(patched: &mut Value, old: &Value) {
+    if crate::meta::resource_version(patched).is_empty() {
+        crate::meta::meta_mut(patched).insert(
+            "resourceVersion".into(),
+            Value::String(crate::meta::resource_version(old).to_string()),
+        );
+    }
+}
+
+/// Server-side apply.
+async fn apply(ctx: &Ctx) -> ApiResult<Response> {
+    let mut config: Value = serde_yaml::from_slice(&ctx.body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    crate::apply::check_config(ctx, &mut config)?;
+    let warnings = drop_unknown_fields(ctx, &mut config)?;
+    let mut missing = false;
+    let result = ctx
+        .state
+        .store
+        .guaranteed_update(&ctx.res, ctx.ns(), ctx.name(), ctx.dry_run(), |current| {
+            let Some(old) = current else {
+                missing = true;
+                return Err(ApiError::not_found(target(&ctx.res, ctx.name())));
+            };
+            let mut applied = crate::apply::apply_patch(ctx, Some(&old), &config)?;
+            keep_resource_version(&mut applied, &old);
+            prepare_update(ctx, applied, &old)
+        })
+        .await;
+    match result {
+        Err(e) if missing && ctx.info.subresource.is_none() && e.code == 404 => {
+            let mut obj = crate::apply::apply_patch(ctx, None, &config)?;
+            if !crate::meta::resource_version(&obj).is_empty() {
+                return Err(e);
+            }
+            crate::meta::meta_mut(&mut obj).remove("resourceVersion");
+            let created = create_object(ctx, obj).await?;
+            finish_write(ctx, created, true, &warnings).await
+        }
+        Err(e) => Err(e),
+        Ok((stored, created)) => finish_write(ctx, stored, created, &warnings).await,
+    }
 }

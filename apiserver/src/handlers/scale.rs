@@ -212,7 +212,9 @@ pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
                 ));
             }
             if parent.pointer(&p.spec_replicas).and_then(Value::as_i64) != Some(replicas) {
+                let before = parent.clone();
                 set_at(&mut parent, &p.spec_replicas, json!(replicas));
+                crate::apply::track(ctx, Some(&before), &mut parent);
                 let generation = meta::meta(&parent)
                     .get("generation")
                     .and_then(Value::as_i64)

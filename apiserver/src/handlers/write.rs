@@ -91,10 +91,20 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
             meta::meta_mut(&mut obj).insert("name".into(), Value::String(name));
         }
     }
+    let created = create_object(ctx, obj).await?;
+    let mut resp = render_object(ctx, StatusCode::CREATED, created);
+    add_warnings(&mut resp, &warnings);
+    Ok(resp)
+}
+
+/// Creates a checked new object: server metadata, defaults, managedFields,
+/// Service allocations, validation, store (shared by POST and apply).
+pub async fn create_object(ctx: &Ctx, mut obj: Value) -> ApiResult<Value> {
     ctx.res.prepare_new(&mut obj);
     if let Some(user) = &ctx.user {
         ctx.res.strategy.prepare_for_create_by(&mut obj, user);
     }
+    crate::apply::track(ctx, None, &mut obj);
     // Services get their cluster IP and node ports before validation;
     // whatever fails afterwards gives them back.
     let reservation = match ctx.state.service_allocator(&ctx.res) {
@@ -105,10 +115,7 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
     if let (Err(_), Some((alloc, r))) = (&created, &reservation) {
         alloc.revert(r);
     }
-    let created = created?;
-    let mut resp = render_object(ctx, StatusCode::CREATED, created);
-    add_warnings(&mut resp, &warnings);
-    Ok(resp)
+    created
 }
 
 /// Metadata and kind validation of a prepared new object (422 with causes).
@@ -249,6 +256,7 @@ pub fn prepare_update(ctx: &Ctx, mut new: Value, old: &Value) -> ApiResult<Value
             strategy.prepare_for_subresource_update(sub, &mut new, old);
         }
     }
+    crate::apply::track(ctx, Some(old), &mut new);
     let mut causes = admission::validate_object_meta(&new, &ctx.res, false);
     causes.extend(strategy.validate_update(&new, old));
     if !causes.is_empty() {
@@ -279,6 +287,7 @@ pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
                     None if allow_create => {
                         let mut obj = body.clone();
                         ctx.res.prepare_new(&mut obj);
+                        crate::apply::track(ctx, None, &mut obj);
                         validate_new(ctx, &obj)?;
                         Ok(obj)
                     }
