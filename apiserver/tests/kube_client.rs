@@ -661,3 +661,83 @@ async fn compacted_revisions_are_gone() {
         other => panic!("expected an ADDED event from the cache window, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn scheduled_pods_are_deleted_gracefully() {
+    use k8s_openapi::api::core::v1::Pod;
+    let h = harness().await;
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    let pod = |name: &str, node: Option<&str>| -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {
+                "nodeName": node,
+                "terminationGracePeriodSeconds": 30,
+                "containers": [{"name": "c", "image": "busybox"}]
+            }
+        }))
+        .expect("pod")
+    };
+
+    // Not scheduled: gone at once.
+    pods.create(&PostParams::default(), &pod("unscheduled", None))
+        .await
+        .expect("create");
+    pods.delete("unscheduled", &DeleteParams::default())
+        .await
+        .expect("delete");
+    assert!(pods.get_opt("unscheduled").await.expect("get").is_none());
+
+    // Scheduled: marked with its terminationGracePeriodSeconds.
+    pods.create(&PostParams::default(), &pod("running", Some("node-a")))
+        .await
+        .expect("create");
+    let deleted = pods
+        .delete("running", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let marked = deleted.left().expect("the pod, still there");
+    assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(30));
+    let due = marked
+        .metadata
+        .deletion_timestamp
+        .clone()
+        .expect("deletionTimestamp");
+    let ahead = due.0.as_second() - unix_now_seconds();
+    assert!(
+        (25..=31).contains(&ahead),
+        "deletionTimestamp {ahead}s ahead"
+    );
+
+    // A second DELETE without a period changes nothing; a shorter one shortens.
+    let again = pods
+        .delete("running", &DeleteParams::default())
+        .await
+        .expect("delete again")
+        .left()
+        .expect("still there");
+    assert_eq!(
+        again.metadata.resource_version,
+        marked.metadata.resource_version
+    );
+    let shorter = pods
+        .delete("running", &DeleteParams::default().grace_period(5))
+        .await
+        .expect("shorter delete")
+        .left()
+        .expect("still there");
+    assert_eq!(shorter.metadata.deletion_grace_period_seconds, Some(5));
+
+    // What the kubelet sends once the containers stopped: gone.
+    pods.delete("running", &DeleteParams::default().grace_period(0))
+        .await
+        .expect("final delete");
+    assert!(pods.get_opt("running").await.expect("get").is_none());
+}
+
+fn unix_now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}

@@ -254,13 +254,28 @@ impl ObjectStore {
             // accepted and deletion proceeds as Background.
             let wanted = finalizers.clone();
             let namespace_pending = res.info.kind == "Namespace" && res.info.group.is_empty();
-            if !wanted.is_empty() || namespace_pending {
-                if meta::is_deleting(&obj) && wanted == finalizers {
+            let grace = graceful_deletion(res, &obj, opts);
+            if grace == Grace::Pending && wanted == finalizers {
+                return Ok(DeleteOutcome::Pending(obj));
+            }
+            let mark = match grace {
+                Grace::Mark(seconds) => Some(seconds),
+                _ => None,
+            };
+            if !wanted.is_empty() || namespace_pending || mark.is_some() {
+                if meta::is_deleting(&obj) && wanted == finalizers && mark.is_none() {
                     return Ok(DeleteOutcome::Pending(obj));
                 }
                 let mut marked = obj.clone();
                 let m = meta::meta_mut(&mut marked);
-                if !m.contains_key("deletionTimestamp") {
+                if let Some(seconds) = mark {
+                    let due = chrono::Utc::now() + chrono::Duration::seconds(seconds);
+                    m.insert(
+                        "deletionTimestamp".into(),
+                        Value::String(due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    );
+                    m.insert("deletionGracePeriodSeconds".into(), Value::from(seconds));
+                } else if !m.contains_key("deletionTimestamp") {
                     m.insert(
                         "deletionTimestamp".into(),
                         Value::String(meta::now_rfc3339()),
@@ -363,6 +378,51 @@ fn first_range_kv(responses: Vec<ResponseOp>) -> Option<KeyValue> {
     match responses.into_iter().next() {
         Some(ResponseOp::Range(r)) => r.kvs.into_iter().next(),
         _ => None,
+    }
+}
+
+/// What graceful deletion (upstream's `rest.BeforeDelete` with the kind's
+/// `CheckGracefulDelete`) asks of a DELETE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grace {
+    /// Not graceful, or the grace period is over: delete now (finalizers
+    /// permitting).
+    Now,
+    /// Set the deletion timestamp this many seconds ahead (a new graceful
+    /// deletion, or one that shortens the pending period).
+    Mark(i64),
+    /// Already being deleted gracefully; this request changes nothing.
+    Pending,
+}
+
+fn graceful_deletion(res: &Resource, obj: &Value, opts: &DeleteOptions) -> Grace {
+    let Some(period) = res
+        .strategy
+        .deletion_grace_period(obj, opts.grace_period_seconds)
+    else {
+        return Grace::Now;
+    };
+    if !meta::is_deleting(obj) {
+        return if period > 0 {
+            Grace::Mark(period)
+        } else {
+            Grace::Now
+        };
+    }
+    let pending = meta::meta(obj)
+        .get("deletionGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    match opts.grace_period_seconds {
+        _ if pending == 0 => Grace::Now,
+        Some(_) if period < pending => {
+            if period > 0 {
+                Grace::Mark(period)
+            } else {
+                Grace::Now
+            }
+        }
+        _ => Grace::Pending,
     }
 }
 

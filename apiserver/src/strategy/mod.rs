@@ -69,6 +69,12 @@ pub trait Strategy: Send + Sync {
     fn field_value(&self, _obj: &Value, _field: &str) -> Option<String> {
         None
     }
+    /// Graceful deletion (upstream's `CheckGracefulDelete`): the grace
+    /// period in seconds a DELETE asking for `requested` gets, `None` for
+    /// kinds deleted at once. Only pods are deleted gracefully.
+    fn deletion_grace_period(&self, _obj: &Value, _requested: Option<i64>) -> Option<i64> {
+        None
+    }
     /// DELETE answers with the object (true) or a Status (false).
     fn return_deleted_object(&self) -> bool {
         false

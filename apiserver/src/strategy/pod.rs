@@ -126,6 +126,26 @@ pub(crate) fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<Cause
 }
 
 impl Strategy for PodStrategy {
+    /// Scheduled pods that have not finished get their
+    /// terminationGracePeriodSeconds (or the requested period) for the
+    /// kubelet to stop them; the others go at once.
+    fn deletion_grace_period(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
+        let mut period = requested
+            .or_else(|| {
+                obj.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
+            .unwrap_or(0);
+        let scheduled = !super::common::str_at(obj, "/spec/nodeName").is_empty();
+        let finished = matches!(
+            obj.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        );
+        if !scheduled || finished {
+            period = 0;
+        }
+        Some(if period < 0 { 1 } else { period })
+    }
     fn prepare_for_create(&self, obj: &mut Value) {
         if !obj.get("spec").is_some_and(Value::is_object) {
             obj["spec"] = json!({});
