@@ -24,6 +24,8 @@ enum Command {
     Apiserver(cmd::apiserver::ApiserverArgs),
     /// The key-value store alone, speaking etcd's v3 gRPC API.
     Store(cmd::store::StoreArgs),
+    /// The controllers (ReplicaSet, Deployment, garbage collector, ...).
+    ControllerManager(cmd::controller_manager::ControllerManagerArgs),
     /// Run conformance behaviour suites against any cluster.
     Conformance(cmd::conformance::ConformanceArgs),
     /// The node agent (or, with --runtime=simulated, many simulated nodes).
@@ -42,6 +44,7 @@ fn main() -> anyhow::Result<()> {
             Command::Apiserver(args) => cmd::apiserver::run(args).await,
             Command::Store(args) => cmd::store::run(args).await,
             Command::Conformance(args) => cmd::conformance::run(args).await,
+            Command::ControllerManager(args) => cmd::controller_manager::run(args).await,
             Command::Kubelet(args) => cmd::kubelet::run(args).await,
         }
     })

@@ -182,3 +182,45 @@ fn validity(days: i64) -> (time::OffsetDateTime, time::OffsetDateTime) {
         now + time::Duration::days(days),
     )
 }
+
+/// A client certificate for a control-plane component (CN `common_name`,
+/// e.g. `system:kube-scheduler`, no groups, like kubeadm makes them),
+/// signed by the cluster CA that `ensure` created, and a kubeconfig for it
+/// at `<data-dir>/<file_stem>.kubeconfig`. The certificate is made once and
+/// reused; the kubeconfig is rewritten for `server_url`. Returns the
+/// kubeconfig's path.
+pub fn ensure_component_kubeconfig(
+    data_dir: &Path,
+    server_url: &str,
+    file_stem: &str,
+    common_name: &str,
+) -> Result<PathBuf, PkiError> {
+    let files = PkiFiles::in_dir(data_dir);
+    let pki = data_dir.join("pki");
+    let cert_path = pki.join(format!("{file_stem}.crt"));
+    let key_path = pki.join(format!("{file_stem}.key"));
+    // A certificate older than the CA was signed by an earlier CA.
+    let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    let stale = modified(&cert_path) < modified(&files.ca_cert);
+    if stale || !key_path.exists() {
+        let ca_key = KeyPair::from_pem(&read(&files.ca_key)?)?;
+        let issuer = Issuer::from_ca_cert_pem(&read(&files.ca_cert)?, ca_key)?;
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = name(common_name, None);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        (params.not_before, params.not_after) = validity(365);
+        let cert = params.signed_by(&key, &issuer)?;
+        write(&key_path, &key.serialize_pem(), true)?;
+        write(&cert_path, &cert.pem(), false)?;
+    }
+    let path = data_dir.join(format!("{file_stem}.kubeconfig"));
+    let kubeconfig = kubeconfig(
+        server_url,
+        &read(&files.ca_cert)?,
+        &read(&cert_path)?,
+        &read(&key_path)?,
+    );
+    write(&path, &kubeconfig, true)?;
+    Ok(path)
+}

@@ -1,1 +1,27 @@
-//! kube-controller-manager equivalents, one module per controller, on kube-runtime. Talks to the API server only over HTTPS with the `kube` client.
+//! kube-controller-manager equivalents, one module per controller, on
+//! kube-runtime (`watcher` -> reflector `Store` -> `Controller` reconcile
+//! with back-off). Talks to the API server only over HTTPS with the `kube`
+//! client; depends on no sibling crate.
+//!
+//! - `replicaset`, `deployment`: workloads.
+//! - `garbage_collector`: ownerReferences, background/foreground/orphan.
+//! - `namespace_defaults`: the `default` ServiceAccount and the
+//!   `kube-root-ca.crt` ConfigMap in every namespace.
+//! - `manager`: runs a chosen set (`--controllers`), `leader_election`: one
+//!   active manager (or scheduler) per cluster through a Lease.
+//! - Shared pieces: `objects` (owner refs, readiness), `expectations`,
+//!   `events`, `error`.
+
+pub mod deployment;
+pub mod error;
+pub mod events;
+pub mod expectations;
+pub mod garbage_collector;
+pub mod leader_election;
+pub mod manager;
+pub mod namespace_defaults;
+pub mod objects;
+pub mod replicaset;
+
+pub use error::{Error, Result};
+pub use manager::{ManagerConfig, run as run_manager};

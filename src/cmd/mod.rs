@@ -2,6 +2,7 @@
 
 pub mod apiserver;
 pub mod conformance;
+pub mod controller_manager;
 pub mod kubelet;
 pub mod server;
 pub mod store;

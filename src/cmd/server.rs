@@ -18,6 +18,9 @@ pub struct ServerArgs {
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub api: ApiFlags,
+    /// Do not run the controller manager next to the API server (tests).
+    #[arg(long)]
+    pub disable_controller_manager: bool,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -50,6 +53,17 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         client_ca_file: Some(args.api.client_ca_file.clone().unwrap_or(pki.ca_cert)),
     };
     let server = apiserver::start(kv, serve, args.api.settings()).await?;
+    // Control-plane components talk to the API server over HTTPS with their
+    // own client certificates, like upstream's.
+    let local_url = format!("https://{host}:{}", server.local_addr.port());
+    let _controller_manager = if args.disable_controller_manager {
+        None
+    } else {
+        Some(super::controller_manager::spawn_in_server(
+            &args.data_dir,
+            &local_url,
+        )?)
+    };
     tracing::info!(
         addr = %server.local_addr,
         took_ms = started.elapsed().as_millis() as u64,

@@ -3,6 +3,7 @@
 //! delete, deletecollection), `patch`, `watch`. This module parses the
 //! request into a `Ctx` and dispatches.
 
+mod binding;
 mod patch;
 mod read;
 mod review;
@@ -125,6 +126,12 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
                 _ => Err(method_not_allowed()),
             };
         }
+        Some("binding") if ctx.res.has_subresource("binding") => {
+            return match ctx.info.verb {
+                "create" => binding::create(&ctx).await,
+                _ => Err(method_not_allowed()),
+            };
+        }
         Some("finalize") if ctx.res.has_subresource("finalize") && ctx.info.verb != "update" => {
             return Err(method_not_allowed());
         }
@@ -146,6 +153,7 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
     if !ctx.res.is_stored() {
         return match ctx.info.verb {
             "create" if ctx.res.info.kind.ends_with("Review") => review::create(&ctx).await,
+            "create" if ctx.res.info.kind == "Binding" => binding::create(&ctx).await,
             _ => Err(method_not_allowed()),
         };
     }

@@ -342,11 +342,14 @@ fn delete_options(ctx: &Ctx) -> ApiResult<DeleteOptions> {
                 .get("dryRun")
                 .and_then(Value::as_array)
                 .is_some_and(|a| a.iter().any(|v| v == "All")),
-        propagation_policy: body
-            .get("propagationPolicy")
-            .and_then(Value::as_str)
-            .or(ctx.param("propagationPolicy"))
-            .map(str::to_string),
+        propagation_policy: crate::registry::deletion_policy::policy_from_request(
+            body.get("propagationPolicy")
+                .and_then(Value::as_str)
+                .or(ctx.param("propagationPolicy")),
+            body.get("orphanDependents")
+                .and_then(Value::as_bool)
+                .or(ctx.param("orphanDependents").and_then(|v| v.parse().ok())),
+        )?,
         grace_period_seconds: body
             .get("gracePeriodSeconds")
             .and_then(Value::as_i64)

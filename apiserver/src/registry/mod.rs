@@ -2,6 +2,7 @@
 //! (`store`), the lookup table from URL coordinates to resources (`table`),
 //! and list/continue helpers (`list`).
 
+pub mod deletion_policy;
 pub mod list;
 pub mod store;
 pub mod table;

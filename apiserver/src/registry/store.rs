@@ -249,10 +249,9 @@ impl ObjectStore {
             check_preconditions(res, name, &obj, opts)?;
             let finalizers = meta::finalizers(&obj);
             // Orphan/Foreground propagation add the "orphan" and
-            // "foregroundDeletion" finalizers once the garbage collector
-            // (controllers/) exists to remove them; until then the policy is
-            // accepted and deletion proceeds as Background.
-            let wanted = finalizers.clone();
+            // "foregroundDeletion" finalizers; the garbage collector
+            // (controllers/) removes them.
+            let wanted = super::deletion_policy::finalizers_after_delete(res, &finalizers, opts);
             let namespace_pending = res.info.kind == "Namespace" && res.info.group.is_empty();
             let grace = graceful_deletion(res, &obj, opts);
             if grace == Grace::Pending && wanted == finalizers {
