@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod cluster;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
