@@ -96,6 +96,38 @@ impl Strategy for CrdStrategy {
         crd_validation::validate(obj)
     }
 
+    /// Prunes with the built-in definitions, except inside the versions'
+    /// schemas: those are free-form JSON schemas (the generated definition
+    /// of JSONSchemaProps misses the `x-kubernetes-*` extensions).
+    fn prune_unknown(&self, obj: &mut Value) -> Option<Vec<String>> {
+        let mut schemas = Vec::new();
+        if let Some(versions) = obj
+            .pointer_mut("/spec/versions")
+            .and_then(Value::as_array_mut)
+        {
+            for v in versions.iter_mut() {
+                schemas.push(v.as_object_mut().and_then(|m| m.remove("schema")));
+            }
+        }
+        let unknown = crate::field_validation::prune_unknown(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            obj,
+        );
+        if let Some(versions) = obj
+            .pointer_mut("/spec/versions")
+            .and_then(Value::as_array_mut)
+        {
+            for (v, schema) in versions.iter_mut().zip(schemas) {
+                if let (Some(m), Some(s)) = (v.as_object_mut(), schema) {
+                    m.insert("schema".into(), s);
+                }
+            }
+        }
+        Some(unknown)
+    }
+
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<Cause> {
         crd_validation::validate_update(new, old)
     }

@@ -71,12 +71,22 @@ pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
             "metadata": list_meta,
             "items": result.items.iter().map(partial_metadata).collect::<Vec<_>>(),
         }),
-        Output::Json | Output::Yaml => json!({
-            "kind": format!("{}List", info.kind),
-            "apiVersion": info.api_version(),
-            "metadata": list_meta,
-            "items": result.items.into_iter().map(as_list_item).collect::<Vec<_>>(),
-        }),
+        // Custom resource lists are unstructured upstream: their items keep
+        // kind/apiVersion, and the list kind is the CRD's listKind.
+        Output::Json | Output::Yaml => match &ctx.res.custom {
+            Some(custom) => json!({
+                "apiVersion": info.api_version(),
+                "items": result.items,
+                "kind": custom.list_kind,
+                "metadata": list_meta,
+            }),
+            None => json!({
+                "kind": format!("{}List", info.kind),
+                "apiVersion": info.api_version(),
+                "metadata": list_meta,
+                "items": result.items.into_iter().map(as_list_item).collect::<Vec<_>>(),
+            }),
+        },
     };
     Ok(respond(StatusCode::OK, &body, ctx.output))
 }
