@@ -20,7 +20,7 @@ pub struct Member {
     pub log: PathBuf,
     /// Run inside this network namespace (`ip netns exec`).
     pub netns: Option<String>,
-    child: Option<Child>,
+    pub child: Option<Child>,
 }
 
 impl Member {

@@ -388,14 +388,14 @@ impl RaftMember {
         learner: bool,
     ) -> Result<ForwardResponse, ForwardError> {
         let members = self.members_now();
-        if members.iter().any(|m| m.id == id) {
-            return Err(StoreError::MemberExists.into());
-        }
         if members
             .iter()
             .any(|m| m.peer_urls.iter().any(|u| node.peer_urls.contains(u)))
         {
             return Err(StoreError::PeerUrlExists.into());
+        }
+        if members.iter().any(|m| m.id == id) {
+            return Err(StoreError::MemberExists.into());
         }
         self.raft
             .add_learner(id, node, false)
