@@ -184,10 +184,16 @@ impl Cluster {
     /// The index of the member every running member agrees leads, waiting
     /// up to `timeout`.
     pub async fn leader(&mut self, timeout: Duration) -> Option<usize> {
+        let all: Vec<usize> = (0..self.members.len()).collect();
+        self.leader_among(&all, timeout).await
+    }
+
+    /// The leader the running members among `which` agree on.
+    pub async fn leader_among(&mut self, which: &[usize], timeout: Duration) -> Option<usize> {
         let deadline = Instant::now() + timeout;
         loop {
             let mut seen = Vec::new();
-            for i in 0..self.members.len() {
+            for &i in which {
                 if !self.members[i].is_running() {
                     continue;
                 }
