@@ -26,6 +26,8 @@ enum Command {
     Store(cmd::store::StoreArgs),
     /// The controllers (ReplicaSet, Deployment, garbage collector, ...).
     ControllerManager(cmd::controller_manager::ControllerManagerArgs),
+    /// The scheduler (filters, scores, binding through pods/binding).
+    Scheduler(cmd::scheduler::SchedulerArgs),
     /// Run conformance behaviour suites against any cluster.
     Conformance(cmd::conformance::ConformanceArgs),
     /// The node agent (or, with --runtime=simulated, many simulated nodes).
@@ -45,6 +47,7 @@ fn main() -> anyhow::Result<()> {
             Command::Store(args) => cmd::store::run(args).await,
             Command::Conformance(args) => cmd::conformance::run(args).await,
             Command::ControllerManager(args) => cmd::controller_manager::run(args).await,
+            Command::Scheduler(args) => cmd::scheduler::run(args).await,
             Command::Kubelet(args) => cmd::kubelet::run(args).await,
         }
     })

@@ -4,6 +4,7 @@ pub mod apiserver;
 pub mod conformance;
 pub mod controller_manager;
 pub mod kubelet;
+pub mod scheduler;
 pub mod server;
 pub mod store;
 

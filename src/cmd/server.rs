@@ -21,6 +21,9 @@ pub struct ServerArgs {
     /// Do not run the controller manager next to the API server (tests).
     #[arg(long)]
     pub disable_controller_manager: bool,
+    /// Do not run the scheduler next to the API server (tests).
+    #[arg(long)]
+    pub disable_scheduler: bool,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -60,6 +63,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         None
     } else {
         Some(super::controller_manager::spawn_in_server(
+            &args.data_dir,
+            &local_url,
+        )?)
+    };
+    let _scheduler = if args.disable_scheduler {
+        None
+    } else {
+        Some(super::scheduler::spawn_in_server(
             &args.data_dir,
             &local_url,
         )?)

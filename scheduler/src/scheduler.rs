@@ -1,0 +1,461 @@
+//! The scheduling loop (upstream's `scheduleOne`): pop a pod, run the
+//! filters over the cached nodes (stopping once enough feasible nodes are
+//! found, like upstream's `percentageOfNodesToScore`), score the feasible
+//! ones, pick the best (ties at random), *assume* the pod there and bind it
+//! through `pods/binding` in the background. A pod that fits nowhere gets
+//! `PodScheduled=False` with reason `Unschedulable` and a `FailedScheduling`
+//! event with upstream's message, and waits in the queue's unschedulable
+//! set. Informer handlers keep the cache and the queue current.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod, PodCondition};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::cache::Cache;
+use crate::fit_error;
+use crate::framework::{NodeInfo, PodInfo, Profile, Unfit};
+use crate::queue::Queue;
+
+/// What the scheduler is configured with.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Pods whose `spec.schedulerName` is this are ours.
+    pub scheduler_name: String,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            scheduler_name: "default-scheduler".into(),
+        }
+    }
+}
+
+struct Shared {
+    client: Client,
+    config: SchedulerConfig,
+    cache: Mutex<Cache>,
+    queue: Queue,
+    pods: Store<Pod>,
+    profile: Profile,
+    recorder: Recorder,
+    next_start: AtomicUsize,
+}
+
+fn key_of(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+fn assigned_node(pod: &Pod) -> Option<&str> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .filter(|n| !n.is_empty())
+}
+
+fn terminal(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+fn fingerprint(pod: &Pod) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&pod.spec)
+        .unwrap_or_default()
+        .hash(&mut h);
+    pod.metadata.labels.hash(&mut h);
+    h.finish()
+}
+
+/// Runs the scheduler until the process stops.
+pub async fn run(client: Client, config: SchedulerConfig) {
+    let (pods, pod_writer) = reflector::store();
+    let reporter = Reporter {
+        controller: config.scheduler_name.clone(),
+        instance: None,
+    };
+    let shared = Arc::new(Shared {
+        recorder: Recorder::new(client.clone(), reporter),
+        client: client.clone(),
+        config,
+        cache: Mutex::new(Cache::default()),
+        queue: Queue::default(),
+        pods,
+        profile: Profile::default(),
+        next_start: AtomicUsize::new(0),
+    });
+    let nodes = tokio::spawn(watch_nodes(shared.clone()));
+    let pods = tokio::spawn(watch_pods(shared.clone(), pod_writer));
+    let _ = shared.pods.wait_until_ready().await;
+    tracing::info!(scheduler = %shared.config.scheduler_name, "scheduler started");
+    loop {
+        let key = shared.queue.pop().await;
+        schedule_one(&shared, &key).await;
+        if nodes.is_finished() || pods.is_finished() {
+            tracing::error!("scheduler informers stopped");
+            return;
+        }
+    }
+}
+
+async fn watch_nodes(shared: Arc<Shared>) {
+    let (_, writer) = reflector::store::<Node>();
+    let stream = reflector(
+        writer,
+        watcher(
+            Api::<Node>::all(shared.client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(ev) = stream.next().await {
+        let Ok(ev) = ev else { continue };
+        match ev {
+            watcher::Event::Apply(n) | watcher::Event::InitApply(n) => {
+                if let Ok(mut c) = shared.cache.lock() {
+                    c.set_node(Arc::new(n));
+                }
+                shared.queue.move_all_unschedulable();
+            }
+            watcher::Event::Delete(n) => {
+                if let Ok(mut c) = shared.cache.lock() {
+                    c.remove_node(&n.name_any());
+                }
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    }
+}
+
+async fn watch_pods(shared: Arc<Shared>, writer: reflector::store::Writer<Pod>) {
+    let stream = reflector(
+        writer,
+        watcher(
+            Api::<Pod>::all(shared.client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff();
+    futures::pin_mut!(stream);
+    let mut fingerprints: HashMap<String, u64> = HashMap::new();
+    while let Some(ev) = stream.next().await {
+        let Ok(ev) = ev else { continue };
+        match ev {
+            watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                on_pod(&shared, &p, &mut fingerprints)
+            }
+            watcher::Event::Delete(p) => {
+                let key = key_of(&p);
+                fingerprints.remove(&key);
+                shared.queue.forget(&key);
+                let was_placed = shared
+                    .cache
+                    .lock()
+                    .map(|mut c| {
+                        let placed = c.is_placed(&key);
+                        c.unplace(&key);
+                        placed
+                    })
+                    .unwrap_or(false);
+                if was_placed {
+                    shared.queue.move_all_unschedulable();
+                }
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    }
+}
+
+fn on_pod(shared: &Shared, pod: &Pod, fingerprints: &mut HashMap<String, u64>) {
+    let key = key_of(pod);
+    if let Some(node) = assigned_node(pod) {
+        fingerprints.remove(&key);
+        shared.queue.forget(&key);
+        if let Ok(mut c) = shared.cache.lock() {
+            if terminal(pod) {
+                c.unplace(&key);
+            } else {
+                c.place(&key, pod, node, false);
+            }
+        }
+        if terminal(pod) {
+            shared.queue.move_all_unschedulable();
+        }
+        return;
+    }
+    if !responsible(shared, pod) {
+        return;
+    }
+    // Our own status writes (the PodScheduled condition) must not retry an
+    // unschedulable pod; a change of its spec or labels does.
+    let fp = fingerprint(pod);
+    let unchanged = fingerprints.insert(key.clone(), fp) == Some(fp);
+    if unchanged && shared.queue.is_unschedulable(&key) {
+        return;
+    }
+    shared.queue.add(&key);
+}
+
+fn responsible(shared: &Shared, pod: &Pod) -> bool {
+    let name = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.scheduler_name.as_deref())
+        .unwrap_or("default-scheduler");
+    name == shared.config.scheduler_name
+        && pod.metadata.deletion_timestamp.is_none()
+        && !terminal(pod)
+        && assigned_node(pod).is_none()
+}
+
+/// How many feasible nodes to look for (upstream's adaptive
+/// `percentageOfNodesToScore`: all up to 100 nodes, then 50% shrinking by
+/// 1% per 125 nodes down to 5%, never fewer than 100).
+pub fn feasible_nodes_to_find(nodes: usize) -> usize {
+    if nodes < 100 {
+        return nodes;
+    }
+    let pct = (50 - (nodes / 125) as i64).max(5) as usize;
+    (nodes * pct / 100).max(100)
+}
+
+/// The outcome of one scheduling attempt.
+pub enum Decision {
+    Fits(String),
+    Unschedulable { nodes: usize, unfit: Vec<Unfit> },
+}
+
+/// Filters and scores the cached nodes for one pod.
+pub fn decide(profile: &Profile, nodes: &[&NodeInfo], pod: &PodInfo, start: usize) -> Decision {
+    let want = feasible_nodes_to_find(nodes.len());
+    let mut feasible: Vec<&NodeInfo> = Vec::new();
+    let mut unfit = Vec::new();
+    for i in 0..nodes.len() {
+        let node = nodes[(start + i) % nodes.len()];
+        match profile.filters.iter().try_for_each(|f| f.filter(pod, node)) {
+            Ok(()) => {
+                feasible.push(node);
+                if feasible.len() >= want {
+                    break;
+                }
+            }
+            Err(u) => unfit.push(u),
+        }
+    }
+    if feasible.is_empty() {
+        return Decision::Unschedulable {
+            nodes: nodes.len(),
+            unfit,
+        };
+    }
+    let mut totals = vec![0i64; feasible.len()];
+    for plugin in &profile.scores {
+        let mut scores: Vec<i64> = feasible.iter().map(|n| plugin.score(pod, n)).collect();
+        plugin.normalize(&mut scores);
+        for (t, s) in totals.iter_mut().zip(scores) {
+            *t += s * plugin.weight();
+        }
+    }
+    // Highest total; ties broken uniformly at random (reservoir sampling).
+    let mut best = 0;
+    let mut ties = 1;
+    for i in 1..totals.len() {
+        if totals[i] > totals[best] {
+            best = i;
+            ties = 1;
+        } else if totals[i] == totals[best] {
+            ties += 1;
+            if rand::random_range(0..ties) == 0 {
+                best = i;
+            }
+        }
+    }
+    Decision::Fits(feasible[best].name.clone())
+}
+
+async fn schedule_one(shared: &Arc<Shared>, key: &str) {
+    let Some((ns, name)) = key.split_once('/') else {
+        return;
+    };
+    let Some(pod) = shared.pods.get(&ObjectRef::new(name).within(ns)) else {
+        return;
+    };
+    if !responsible(shared, &pod) {
+        return;
+    }
+    let info = PodInfo::new(pod.clone());
+    let decision = {
+        let Ok(cache) = shared.cache.lock() else {
+            return;
+        };
+        if cache.is_placed(key) {
+            return;
+        }
+        let nodes: Vec<&NodeInfo> = cache.nodes().collect();
+        let start = shared.next_start.fetch_add(1, Ordering::Relaxed) % nodes.len().max(1);
+        decide(&shared.profile, &nodes, &info, start)
+    };
+    match decision {
+        Decision::Fits(node) => {
+            if let Ok(mut c) = shared.cache.lock() {
+                c.place(key, &pod, &node, true);
+            }
+            let shared = shared.clone();
+            let key = key.to_string();
+            tokio::spawn(async move { bind(&shared, &key, &pod, &node).await });
+        }
+        Decision::Unschedulable { nodes, unfit } => {
+            shared.queue.unschedulable(key);
+            let message = fit_error::message(nodes, &unfit);
+            tracing::info!(pod = %key, %message, "unschedulable");
+            let shared = shared.clone();
+            tokio::spawn(
+                async move { record_failure(&shared, &pod, "Unschedulable", &message).await },
+            );
+        }
+    }
+}
+
+async fn bind(shared: &Shared, key: &str, pod: &Pod, node: &str) {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.name_any();
+    let api: Api<Pod> = Api::namespaced(shared.client.clone(), &ns);
+    let binding = json!({
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": name, "namespace": ns, "uid": pod.metadata.uid},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+    });
+    let result: Result<serde_json::Value, _> = api
+        .create_subresource("binding", &name, &PostParams::default(), &binding)
+        .await;
+    match result {
+        Ok(_) => {
+            publish(
+                shared,
+                pod,
+                EventType::Normal,
+                "Scheduled",
+                "Binding",
+                format!("Successfully assigned {ns}/{name} to {node}"),
+            )
+            .await;
+        }
+        Err(e) => {
+            tracing::warn!(pod = %key, node, error = %e, "binding failed");
+            if let Ok(mut c) = shared.cache.lock()
+                && c.is_assumed(key)
+            {
+                c.unplace(key);
+            }
+            shared.queue.backoff(key);
+            publish(
+                shared,
+                pod,
+                EventType::Warning,
+                "FailedScheduling",
+                "Scheduling",
+                format!("Binding rejected: {e}"),
+            )
+            .await;
+        }
+    }
+}
+
+async fn publish(
+    shared: &Shared,
+    pod: &Pod,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let ev = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = shared.recorder.publish(&ev, &pod.object_ref(&())).await {
+        tracing::debug!(error = %e, "recording an event failed");
+    }
+}
+
+/// `PodScheduled=False` (reason `reason`, the fit message) and a
+/// `FailedScheduling` event.
+async fn record_failure(shared: &Shared, pod: &Pod, reason: &str, message: &str) {
+    let mut conditions: Vec<PodCondition> = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let current = conditions
+        .iter()
+        .find(|c| c.type_ == "PodScheduled")
+        .cloned();
+    let same = current.as_ref().is_some_and(|c| {
+        c.status == "False"
+            && c.reason.as_deref() == Some(reason)
+            && c.message.as_deref() == Some(message)
+    });
+    if !same {
+        let transition = match &current {
+            Some(c) if c.status == "False" => c.last_transition_time.clone(),
+            _ => None,
+        };
+        conditions.retain(|c| c.type_ != "PodScheduled");
+        conditions.push(PodCondition {
+            type_: "PodScheduled".into(),
+            status: "False".into(),
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            last_probe_time: None,
+            last_transition_time: transition.or_else(|| {
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::now(),
+                ))
+            }),
+            observed_generation: None,
+        });
+        let api: Api<Pod> =
+            Api::namespaced(shared.client.clone(), &pod.namespace().unwrap_or_default());
+        let patch = json!({"status": {"conditions": conditions}});
+        if let Err(e) = api
+            .patch_status(
+                &pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            tracing::debug!(error = %e, "updating PodScheduled failed");
+        }
+    }
+    publish(
+        shared,
+        pod,
+        EventType::Warning,
+        "FailedScheduling",
+        "Scheduling",
+        message.to_string(),
+    )
+    .await;
+}
