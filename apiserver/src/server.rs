@@ -34,11 +34,18 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/readyz/{check}", get(health::readyz_check))
         .route("/version", get(health::version))
         .route("/metrics", get(health::metrics))
+        // Discovery answers with and without a trailing slash, as upstream
+        // (`kubectl proxy` users and old clients ask for `/api/`).
         .route("/api", get(discovery::api))
+        .route("/api/", get(discovery::api))
         .route("/apis", get(discovery::apis))
+        .route("/apis/", get(discovery::apis))
         .route("/api/{version}", get(discovery::core_version))
+        .route("/api/{version}/", get(discovery::core_version))
         .route("/apis/{group}", get(discovery::group))
+        .route("/apis/{group}/", get(discovery::group))
         .route("/apis/{group}/{version}", get(discovery::group_version))
+        .route("/apis/{group}/{version}/", get(discovery::group_version))
         .route("/openapi/v2", get(openapi::v2))
         .route("/openapi/v3", get(openapi::v3_root))
         .route("/openapi/v3/{*path}", get(openapi::v3_group_version))

@@ -155,6 +155,8 @@ pub struct Ctx {
     /// A short random token (the namespace's suffix), for unique names of
     /// cluster-scoped objects and label values.
     pub unique: String,
+    /// The kubeconfig the run was given (for tests that run kubectl).
+    pub kubeconfig: Arc<std::path::PathBuf>,
     cleanups: Arc<Mutex<Vec<Cleanup>>>,
 }
 
@@ -209,14 +211,29 @@ pub fn truncate(text: &str, max: usize) -> String {
 }
 
 impl Ctx {
-    pub(crate) fn new(client: Client, ns: String) -> Self {
+    pub(crate) fn new(client: Client, ns: String, kubeconfig: Arc<std::path::PathBuf>) -> Self {
         let unique = ns.rsplit('-').next().unwrap_or("x").to_string();
         Self {
             client,
             ns,
             unique,
+            kubeconfig,
             cleanups: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Runs kubectl in the test namespace; a non-zero exit fails the test.
+    pub async fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> TestResult<String> {
+        crate::kubectl::run_ok(&self.kubeconfig, Some(&self.ns), args, stdin).await
+    }
+
+    /// Runs kubectl in the test namespace, whatever its exit code.
+    pub async fn kubectl_any(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> TestResult<crate::kubectl::KubectlRun> {
+        crate::kubectl::run(&self.kubeconfig, Some(&self.ns), args, stdin).await
     }
 
     /// A typed API for a namespaced kind in the test namespace.

@@ -15,6 +15,7 @@
 pub mod error;
 pub mod framework;
 pub mod known_gaps;
+pub mod kubectl;
 pub mod report;
 pub mod runner;
 pub mod suites;

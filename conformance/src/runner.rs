@@ -134,12 +134,14 @@ pub(crate) async fn run_suite(
     );
 
     let parallel = options.parallel.max(1);
+    let kubeconfig = std::sync::Arc::new(options.kubeconfig.clone());
     let results: Vec<TestReport> = futures::stream::iter(selected)
         .map(|test| {
             let client = client.clone();
             let node_gap = node_gap.clone();
             let listed = gaps.reason(test.name).map(str::to_string);
-            async move { run_one(client, test, node_gap, listed).await }
+            let kubeconfig = kubeconfig.clone();
+            async move { run_one(client, kubeconfig, test, node_gap, listed).await }
         })
         .buffer_unordered(parallel)
         .collect()
@@ -150,6 +152,7 @@ pub(crate) async fn run_suite(
 
 async fn run_one(
     client: Client,
+    kubeconfig: std::sync::Arc<std::path::PathBuf>,
     test: TestCase,
     node_gap: Option<String>,
     known_gap: Option<String>,
@@ -157,7 +160,7 @@ async fn run_one(
     let started = Instant::now();
     let outcome = match (test.needs_nodes, node_gap) {
         (true, Some(reason)) => Outcome::Skipped(reason),
-        _ => execute(client, &test).await,
+        _ => execute(client, kubeconfig, &test).await,
     }
     .with_known_gap(known_gap.as_deref());
     let report = TestReport {
@@ -171,13 +174,17 @@ async fn run_one(
     report
 }
 
-async fn execute(client: Client, test: &TestCase) -> Outcome {
+async fn execute(
+    client: Client,
+    kubeconfig: std::sync::Arc<std::path::PathBuf>,
+    test: &TestCase,
+) -> Outcome {
     let ns = match create_namespace(&client).await {
         Ok(ns) => ns,
         Err(err) => return Outcome::Failed(format!("creating the test namespace: {err}")),
     };
     let span = tracing::info_span!("test", name = test.name, namespace = %ns);
-    let ctx = Ctx::new(client.clone(), ns.clone());
+    let ctx = Ctx::new(client.clone(), ns.clone(), kubeconfig);
     let body = (test.run)(ctx.clone()).instrument(span);
     let outcome = match tokio::time::timeout(test.timeout, body).await {
         Ok(Ok(())) => Outcome::Passed,

@@ -5,6 +5,7 @@ use crate::framework::TestCase;
 mod apimachinery;
 mod apps;
 mod auth;
+mod cli;
 mod extra;
 mod instrumentation;
 mod network;
@@ -19,6 +20,7 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(apimachinery::tests());
     tests.extend(apps::tests());
     tests.extend(auth::tests());
+    tests.extend(cli::tests());
     tests.extend(instrumentation::tests());
     tests.extend(network::tests());
     tests.extend(node::tests());
