@@ -498,3 +498,145 @@ async fn status_writes_record_the_subresource() {
     );
     assert_eq!(obj["status"]["replicas"], 1);
 }
+
+#[path = "crd_common/mod.rs"]
+mod crd_common;
+
+/// Raw bytes as an apply body (YAML).
+async fn apply_yaml(client: &Client, path: &str, query: &str, yaml: &str) -> (u16, Value) {
+    let req = http::Request::builder()
+        .method("PATCH")
+        .uri(format!("{path}?{query}"))
+        .header("content-type", "application/apply-patch+yaml")
+        .body(yaml.as_bytes().to_vec())
+        .expect("request");
+    let resp = client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .expect("read body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn undeclared_and_duplicate_fields_are_refused() {
+    let h = harness().await;
+    let mut bad = cm("typed", json!({"a": "1"}));
+    bad["spec"] = json!({"x": 1});
+    let (code, status) = apply_raw(&h.client, &format!("{CMS}/typed"), "fieldManager=a", bad).await;
+    assert_eq!(code, 500, "{status}");
+    assert_eq!(
+        status["message"],
+        "failed to create typed patch object (/v1, Kind=ConfigMap): .spec: field not declared in schema"
+    );
+    let yaml =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dup\ndata:\n  a: \"1\"\n  a: \"2\"\n";
+    let (code, status) = apply_yaml(
+        &h.client,
+        &format!("{CMS}/dup"),
+        "fieldManager=a&fieldValidation=Strict",
+        yaml,
+    )
+    .await;
+    assert_eq!(code, 400, "{status}");
+    assert_eq!(
+        status["message"],
+        "error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:\n  line 7: key \"a\" already set in map"
+    );
+    // Without Strict the last value wins.
+    let (code, obj) = apply_yaml(&h.client, &format!("{CMS}/dup"), "fieldManager=a", yaml).await;
+    assert_eq!(code, 201, "{obj}");
+    assert_eq!(obj["data"]["a"], "2");
+}
+
+#[tokio::test]
+async fn custom_resources_follow_their_schema() {
+    let h = harness().await;
+    crd_common::install(
+        &h.client,
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "gadgets.ssa.example.com"},
+            "spec": {
+                "group": "ssa.example.com",
+                "scope": "Namespaced",
+                "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"},
+                "versions": [{
+                    "name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {"spec": {"type": "object", "properties": {
+                            "foo": {"type": "string"},
+                            "ports": {
+                                "type": "array",
+                                "x-kubernetes-list-type": "map",
+                                "x-kubernetes-list-map-keys": ["containerPort", "protocol"],
+                                "items": {"type": "object", "required": ["containerPort", "protocol"], "properties": {
+                                    "containerPort": {"type": "integer"},
+                                    "protocol": {"type": "string"},
+                                    "name": {"type": "string"}
+                                }}
+                            }
+                        }}}
+                    }}
+                }]
+            }
+        }),
+    )
+    .await;
+    let path = "/apis/ssa.example.com/v1/namespaces/default/gadgets/g1";
+    let gadget = |foo: &str| {
+        json!({"apiVersion": "ssa.example.com/v1", "kind": "Gadget", "metadata": {"name": "g1", "labels": {"a": "b"}},
+               "spec": {"foo": foo, "ports": [{"name": "x", "containerPort": 80, "protocol": "TCP"}]}})
+    };
+    let mut served = 0;
+    let (mut code, mut obj) = (0, Value::Null);
+    // The new resource may take a moment to be routed.
+    while served < 50 {
+        (code, obj) = apply_raw(&h.client, path, "fieldManager=alice", gadget("one")).await;
+        if code != 404 {
+            break;
+        }
+        served += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(code, 201, "{obj}");
+    assert_eq!(
+        entry(&obj, "alice").expect("alice")["fieldsV1"],
+        json!({
+            "f:metadata": {"f:labels": {"f:a": {}}},
+            "f:spec": {
+                "f:foo": {},
+                "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {
+                    ".": {}, "f:containerPort": {}, "f:name": {}, "f:protocol": {}
+                }}
+            }
+        })
+    );
+    let (code, status) = apply_raw(&h.client, path, "fieldManager=bob", gadget("two")).await;
+    assert_eq!(code, 409);
+    assert_eq!(
+        status["message"],
+        "Apply failed with 1 conflict: conflict with \"alice\": .spec.foo"
+    );
+    let mut unknown = gadget("one");
+    unknown["unknownField"] = json!("x");
+    let (code, status) = apply_raw(&h.client, path, "fieldManager=alice", unknown).await;
+    assert_eq!(code, 500);
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with(".unknownField: field not declared in schema")),
+        "{status}"
+    );
+}

@@ -21,6 +21,7 @@
 //! `openAPIV3Schema` as JSON; `models::for_resource` already builds and
 //! caches it from `CustomVersion::schema` (untyped when absent).
 
+pub mod config;
 pub mod fieldpath;
 pub mod fieldsv1;
 pub mod managed;
@@ -203,54 +204,6 @@ pub fn record_update(
     }
 }
 
-/// Checks an apply configuration against the request: an object of the
-/// endpoint's kind, without managedFields, naming the URL's object.
-pub fn check_config(ctx: &Ctx, config: &mut Value) -> Result<(), ApiError> {
-    let info = &ctx.res.info;
-    if !config.is_object() {
-        return Err(ApiError::bad_request(
-            "error decoding YAML: the applied configuration is not an object",
-        ));
-    }
-    let api_version = config["apiVersion"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let kind = config["kind"].as_str().unwrap_or_default().to_string();
-    if api_version != info.api_version() || kind != info.kind {
-        let (g, v) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
-        return Err(ApiError::bad_request(format!(
-            "invalid object type: {g}/{v}, Kind={kind}"
-        )));
-    }
-    if !config.get("metadata").is_some_and(Value::is_object) {
-        config["metadata"] = json!({});
-    }
-    if config.pointer("/metadata/managedFields").is_some() {
-        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
-    }
-    let name = meta::name(config).to_string();
-    if name.is_empty() {
-        meta::meta_mut(config).insert("name".into(), json!(ctx.name()));
-    } else if name != ctx.name() {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({name}) does not match the name on the URL ({})",
-            ctx.name()
-        )));
-    }
-    if let Some(ns) = ctx.ns() {
-        let body_ns = meta::namespace(config).to_string();
-        if body_ns.is_empty() {
-            meta::meta_mut(config).insert("namespace".into(), json!(ns));
-        } else if body_ns != ns {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// An apply patch: `config` merged into `live` (None: the object does not
 /// exist yet) for the request's manager, with managedFields updated.
 pub fn apply_patch(ctx: &Ctx, live: Option<&Value>, config: &Value) -> Result<Value, ApiError> {
@@ -262,6 +215,7 @@ pub fn apply_patch(ctx: &Ctx, live: Option<&Value>, config: &Value) -> Result<Va
     let live = live.unwrap_or(&base);
     let mut managed = Managed::of(live).unwrap_or_default();
     let (model, ty) = models::for_resource(&ctx.res);
+    let gvk = gvk_string(&ctx.res);
     let last_applied = live
         .pointer("/metadata/annotations")
         .and_then(|a| a.get(LAST_APPLIED))
@@ -297,10 +251,7 @@ pub fn apply_patch(ctx: &Ctx, live: Option<&Value>, config: &Value) -> Result<Va
     )
     .map_err(|e| match e {
         manager::ManageError::Conflicts(c) => conflict_error(&c),
-        manager::ManageError::Walk(w) => ApiError::internal(format!(
-            "failed to create typed patch object ({}, Kind={}): {w}",
-            api_version, info.kind
-        )),
+        manager::ManageError::Walk(w) => typed_error(&gvk, &[w]),
     })?;
     if manager == "kubectl" && last_applied.is_some() {
         let mut cfg = config.clone();
@@ -318,6 +269,42 @@ pub fn apply_patch(ctx: &Ctx, live: Option<&Value>, config: &Value) -> Result<Va
     }
     managed.write_to(&mut merged);
     Ok(merged)
+}
+
+/// The kind as Go prints a GroupVersionKind (`/v1, Kind=ConfigMap`).
+fn gvk_string(res: &Resource) -> String {
+    let info = &res.info;
+    format!("{}/{}, Kind={}", info.group, info.version, info.kind)
+}
+
+/// Refuses a configuration with fields its type does not declare, before
+/// anything else looks at it (upstream converts it to a typed value first,
+/// whatever `fieldValidation` says).
+pub fn check_types(ctx: &Ctx, config: &Value) -> Result<(), ApiError> {
+    let (model, ty) = models::for_resource(&ctx.res);
+    let undeclared = walk::undeclared(&model, ty, config);
+    if undeclared.is_empty() {
+        Ok(())
+    } else {
+        Err(typed_error(&gvk_string(&ctx.res), &undeclared))
+    }
+}
+
+/// Upstream's answer to a configuration that does not fit its type: a 500
+/// without reason (a plain error there), naming each field.
+fn typed_error(gvk: &str, errors: &[walk::WalkError]) -> ApiError {
+    let detail = match errors {
+        [one] => one.to_string(),
+        many => {
+            let lines: Vec<String> = many.iter().map(|e| format!("  {e}")).collect();
+            format!("errors:\n{}", lines.join("\n"))
+        }
+    };
+    ApiError::new(
+        500,
+        "",
+        format!("failed to create typed patch object ({gvk}): {detail}"),
+    )
 }
 
 /// A copy of `v` with object keys sorted (how Go encodes maps).

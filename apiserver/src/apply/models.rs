@@ -65,15 +65,47 @@ pub fn custom_model(schema: Option<&Value>) -> TypeModel {
         return TypeModel::untyped();
     };
     let mut root = schema.clone();
-    if let Some(props) = root.get_mut("properties").and_then(Value::as_object_mut) {
+    mark_embedded(&mut root);
+    add_object_fields(&mut root);
+    let mut defs = builtin().definitions.clone();
+    defs.insert(CUSTOM_ROOT.to_string(), root);
+    TypeModel::from_definitions(&defs)
+}
+
+/// Declares `apiVersion`, `kind` and `metadata` (as `ObjectMeta`) on the
+/// root of a custom resource schema and on its embedded resources, as
+/// upstream's CRD schema conversion does.
+fn add_object_fields(schema: &mut Value) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    let props = obj.entry("properties").or_insert_with(|| json!({}));
+    if let Some(props) = props.as_object_mut() {
+        props.insert("apiVersion".into(), json!({"type": "string"}));
+        props.insert("kind".into(), json!({"type": "string"}));
         props.insert(
             "metadata".into(),
             json!({"$ref": format!("#/definitions/{OBJECT_META}")}),
         );
     }
-    let mut defs = builtin().definitions.clone();
-    defs.insert(CUSTOM_ROOT.to_string(), root);
-    TypeModel::from_definitions(&defs)
+}
+
+fn mark_embedded(schema: &mut Value) {
+    match schema {
+        Value::Object(obj) => {
+            let embedded = obj.get("x-kubernetes-embedded-resource") == Some(&json!(true));
+            for (k, v) in obj.iter_mut() {
+                if k != "x-kubernetes-embedded-resource" {
+                    mark_embedded(v);
+                }
+            }
+            if embedded {
+                add_object_fields(schema);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mark_embedded),
+        _ => {}
+    }
 }
 
 fn custom(version: &Arc<CustomVersion>) -> (Arc<TypeModel>, TypeId) {

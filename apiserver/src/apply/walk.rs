@@ -132,6 +132,43 @@ fn collect(
     Ok(())
 }
 
+/// The fields of `value` its type does not declare (upstream's typed
+/// conversion refuses them: `.spec.foo: field not declared in schema`).
+pub fn undeclared(model: &TypeModel, ty: TypeId, value: &Value) -> Vec<WalkError> {
+    let mut out = Vec::new();
+    find_undeclared(model, ty, value, &mut Vec::new(), &mut out);
+    out
+}
+
+fn find_undeclared(
+    model: &TypeModel,
+    ty: TypeId,
+    value: &Value,
+    path: &mut Vec<PathElement>,
+    out: &mut Vec<WalkError>,
+) {
+    match (model.atom(ty), value) {
+        (Atom::Map { .. }, Value::Object(m)) => {
+            for (k, v) in m {
+                path.push(PathElement::Field(k.clone()));
+                match model.field(ty, k) {
+                    Some(fty) => find_undeclared(model, fty, v, path, out),
+                    None => out.push(err(path, "field not declared in schema".into())),
+                }
+                path.pop();
+            }
+        }
+        (Atom::List { elem, .. }, Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(PathElement::Index(i));
+                find_undeclared(model, *elem, item, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
 /// What changed from `old` to `new`.
 #[derive(Debug, Default, Clone)]
 pub struct Comparison {

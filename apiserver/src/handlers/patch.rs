@@ -73,10 +73,9 @@ fn keep_resource_version(patched: &mut Value, old: &Value) {
 
 /// Server-side apply.
 async fn apply(ctx: &Ctx) -> ApiResult<Response> {
-    let mut config: Value = serde_yaml::from_slice(&ctx.body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
-    crate::apply::check_config(ctx, &mut config)?;
-    let warnings = drop_unknown_fields(ctx, &mut config)?;
+    let (mut config, warnings) = crate::apply::config::decode(ctx)?;
+    crate::apply::config::check(ctx, &mut config)?;
+    crate::apply::check_types(ctx, &config)?;
     let mut missing = false;
     let result = ctx
         .state
