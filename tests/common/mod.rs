@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod cluster;
+pub mod linearizability;
 pub mod netns;
 
 use std::io::Write;

@@ -65,6 +65,7 @@ impl Net {
             let outside = format!("oxr{s}h{i}");
             let inside = format!("oxr{s}n{i}");
             let host = format!("10.231.{s}.{}", 11 + i);
+            let _ = run(&["ip", "link", "del", &outside]);
             let _ = run(&["ip", "netns", "del", &ns]);
             run(&["ip", "netns", "add", &ns])?;
             self.namespaces.push(ns.clone());
@@ -150,7 +151,10 @@ impl Net {
 
 impl Drop for Net {
     fn drop(&mut self) {
-        for ns in &self.namespaces {
+        for (i, ns) in self.namespaces.iter().enumerate() {
+            // Deleting one end removes the pair at once (the namespace
+            // itself may outlive `netns del` for a while).
+            let _ = run(&["ip", "link", "del", &format!("oxr{}h{i}", self.subnet)]);
             let _ = run(&["ip", "netns", "del", ns]);
         }
         let _ = run(&["ip", "link", "del", &self.bridge]);
