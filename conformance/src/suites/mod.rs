@@ -6,6 +6,7 @@ mod apimachinery;
 mod apps;
 mod auth;
 mod cli;
+mod crd;
 mod extra;
 mod instrumentation;
 mod network;
@@ -27,6 +28,7 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(scheduling::tests());
     tests.extend(storage::tests());
     tests.extend(resource_apis::tests());
+    tests.extend(crd::tests());
     tests.extend(extra::tests());
     tests
 }
