@@ -53,6 +53,10 @@ struct Args {
     /// tasks; 0 gives every client task its own connection.
     #[arg(long, default_value_t = 0)]
     connections: usize,
+    /// Members per server: 1 (a single etcd / the embedded oxkube engine)
+    /// or 3, 5 (clusters on loopback; clients spread over the members).
+    #[arg(long, default_value_t = 1)]
+    members: usize,
     /// Where the servers' temporary data dirs go (must be a real disk for
     /// fsync to mean anything; not tmpfs).
     #[arg(long, env = "TMPDIR")]
@@ -106,17 +110,13 @@ async fn connect(server: &Server, n: usize) -> anyhow::Result<Vec<Client>> {
         .with_connect_timeout(Duration::from_secs(5))
         .with_timeout(Duration::from_secs(30));
     let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
+    for i in 0..n {
+        // Client i talks to member i mod N, as if each had its own API server.
+        let endpoint = &server.endpoints[i % server.endpoints.len()];
         out.push(
-            Client::connect([&server.endpoint], Some(options.clone()))
+            Client::connect([endpoint], Some(options.clone()))
                 .await
-                .with_context(|| {
-                    format!(
-                        "connecting to {} at {}",
-                        server.kind.name(),
-                        server.endpoint
-                    )
-                })?,
+                .with_context(|| format!("connecting to {} at {endpoint}", server.kind.name()))?,
         );
     }
     Ok(out)
@@ -137,6 +137,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             other => bail!("unknown server {other:?} (etcd, oxkube)"),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.members == 0 {
+        bail!("--members must be at least 1");
+    }
     if args.clients.contains(&0) || args.keyspace == 0 || args.duration <= 0.0 {
         bail!("--clients, --keyspace and --duration must be positive");
     }
@@ -171,6 +174,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             format!("{} shared connections", args.connections)
         }
     );
+    println!("members per server: {}", args.members);
     println!("data dirs under {}", tmp_root.display());
     println!("{}", load_average());
 
@@ -180,12 +184,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             Kind::Etcd => args.etcd.clone(),
             Kind::Oxkube => oxkube.clone(),
         };
-        let server = Server::start(kind, &binary, &tmp_root).await?;
+        let server = Server::start(kind, &binary, &tmp_root, args.members).await?;
         println!(
-            "started {} pid {} on {}",
+            "started {} pids {:?} on {}",
             kind.name(),
-            server.pid(),
-            server.endpoint
+            server.pids(),
+            server.endpoints.join(",")
         );
         let clients = connect(&server, conns).await?;
         if workloads.iter().any(|w| *w != Workload::Put) {

@@ -1,6 +1,8 @@
 //! Starting and stopping the servers under test: real etcd and `oxkube store`,
-//! each a child process on free loopback ports with a fresh temporary data
-//! dir, plus the per-process figures read from `/proc` (RSS, CPU time).
+//! each a child process (or, with `members > 1`, a cluster of member
+//! processes formed with etcd's `--initial-cluster` flags) on free loopback
+//! ports with fresh temporary data dirs, plus the figures read from `/proc`
+//! (RSS, CPU time), summed over the members.
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -28,11 +30,13 @@ impl Kind {
     }
 }
 
-/// A running server; killed and its data dir removed on drop.
+/// A running server (all its members); killed and its data dirs removed on
+/// drop.
 pub struct Server {
     pub kind: Kind,
-    pub endpoint: String,
-    child: Child,
+    /// The members' client URLs.
+    pub endpoints: Vec<String>,
+    children: Vec<Child>,
     dir: TempDir,
 }
 
@@ -50,71 +54,90 @@ fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
 }
 
 impl Server {
-    /// Starts `kind` from `binary` with a data dir under `tmp_root` and waits
-    /// until it answers a Range.
-    pub async fn start(kind: Kind, binary: &Path, tmp_root: &Path) -> anyhow::Result<Server> {
+    /// Starts `kind` from `binary` with `members` members (data dirs under
+    /// `tmp_root`) and waits until every member answers a Range.
+    pub async fn start(
+        kind: Kind,
+        binary: &Path,
+        tmp_root: &Path,
+        members: usize,
+    ) -> anyhow::Result<Server> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("store-bench-{}-", kind.name()))
             .tempdir_in(tmp_root)
             .with_context(|| format!("creating a temp dir in {}", tmp_root.display()))?;
-        let data = dir.path().join("data");
-        let log_path = dir.path().join("server.log");
-        let log =
-            File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-        let log_err = log.try_clone().context("duplicating the log file handle")?;
-        let ports = free_ports(2)?;
-        let client_url = format!("http://127.0.0.1:{}", ports[0]);
-        let mut cmd = Command::new(binary);
-        match kind {
-            Kind::Etcd => {
-                let peer_url = format!("http://127.0.0.1:{}", ports[1]);
-                cmd.arg("--name")
-                    .arg("default")
-                    .arg("--data-dir")
-                    .arg(&data)
-                    .arg("--listen-client-urls")
-                    .arg(&client_url)
-                    .arg("--advertise-client-urls")
-                    .arg(&client_url)
-                    .arg("--listen-peer-urls")
-                    .arg(&peer_url)
-                    .arg("--initial-advertise-peer-urls")
-                    .arg(&peer_url)
-                    .arg("--initial-cluster")
-                    .arg(format!("default={peer_url}"));
-            }
-            Kind::Oxkube => {
-                cmd.arg("store")
-                    .arg("--data-dir")
-                    .arg(&data)
-                    .arg("--listen-client-urls")
-                    .arg(&client_url)
-                    .arg("--advertise-client-urls")
-                    .arg(&client_url);
-            }
-        }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err))
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
+        let ports = free_ports(2 * members)?;
+        let client_urls: Vec<String> = (0..members)
+            .map(|i| format!("http://127.0.0.1:{}", ports[2 * i]))
+            .collect();
+        let peer_urls: Vec<String> = (0..members)
+            .map(|i| format!("http://127.0.0.1:{}", ports[2 * i + 1]))
+            .collect();
+        let initial_cluster = peer_urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| format!("m{i}={url}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let mut server = Server {
             kind,
-            endpoint: client_url,
-            child,
+            endpoints: client_urls.clone(),
+            children: Vec::new(),
             dir,
         };
+        for i in 0..members {
+            let data = server.dir.path().join(format!("data{i}"));
+            let log_path = server.log_path(i);
+            let log = File::create(&log_path)
+                .with_context(|| format!("creating {}", log_path.display()))?;
+            let log_err = log.try_clone().context("duplicating the log file handle")?;
+            let mut cmd = Command::new(binary);
+            if kind == Kind::Oxkube {
+                cmd.arg("store");
+            }
+            cmd.arg("--data-dir")
+                .arg(&data)
+                .arg("--listen-client-urls")
+                .arg(&client_urls[i])
+                .arg("--advertise-client-urls")
+                .arg(&client_urls[i]);
+            // One oxkube member is the embedded engine (no Raft); etcd
+            // always has its peer flags.
+            if kind == Kind::Etcd || members > 1 {
+                let initial = if members > 1 {
+                    initial_cluster.clone()
+                } else {
+                    format!("m0={}", peer_urls[0])
+                };
+                cmd.arg("--name")
+                    .arg(format!("m{i}"))
+                    .arg("--listen-peer-urls")
+                    .arg(&peer_urls[i])
+                    .arg("--initial-advertise-peer-urls")
+                    .arg(&peer_urls[i])
+                    .arg("--initial-cluster")
+                    .arg(initial)
+                    .arg("--initial-cluster-state")
+                    .arg("new");
+            }
+            let child = cmd
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log))
+                .stderr(Stdio::from(log_err))
+                .spawn()
+                .with_context(|| format!("starting {}", binary.display()))?;
+            server.children.push(child);
+        }
         server.wait_ready(Duration::from_secs(30)).await?;
         Ok(server)
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
     }
 
-    pub fn log_path(&self) -> PathBuf {
-        self.dir.path().join("server.log")
+    pub fn log_path(&self, member: usize) -> PathBuf {
+        self.dir.path().join(format!("server{member}.log"))
     }
 
     async fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<()> {
@@ -122,40 +145,52 @@ impl Server {
         let options = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(1))
             .with_timeout(Duration::from_secs(2));
-        loop {
-            if let Some(status) = self.child.try_wait().context("polling the server")? {
-                bail!(
-                    "{} exited with {status} before serving; log:\n{}",
-                    self.kind.name(),
-                    self.log_tail()
-                );
+        for (i, endpoint) in self.endpoints.clone().iter().enumerate() {
+            loop {
+                if let Some(status) = self.children[i].try_wait().context("polling the server")? {
+                    bail!(
+                        "{} member {i} exited with {status} before serving; log:\n{}",
+                        self.kind.name(),
+                        self.log_tail(i)
+                    );
+                }
+                if let Ok(mut c) = Client::connect([endpoint], Some(options.clone())).await
+                    && c.get("/store-bench/ready", None).await.is_ok()
+                {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "{} did not answer on {endpoint} within {limit:?}; log:\n{}",
+                        self.kind.name(),
+                        self.log_tail(i)
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            if let Ok(mut c) = Client::connect([&self.endpoint], Some(options.clone())).await
-                && c.get("/store-bench/ready", None).await.is_ok()
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "{} did not answer on {} within {limit:?}; log:\n{}",
-                    self.kind.name(),
-                    self.endpoint,
-                    self.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Ok(())
     }
 
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+    fn log_tail(&self, member: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path(member)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    /// Current and peak resident set size, in KiB.
+    /// Current and peak resident set size, in KiB, summed over members.
     pub fn memory(&self) -> anyhow::Result<Memory> {
-        let path = format!("/proc/{}/status", self.pid());
+        let mut total = Memory::default();
+        for pid in self.pids() {
+            let m = Self::memory_of(pid)?;
+            total.rss_kib += m.rss_kib;
+            total.hwm_kib += m.hwm_kib;
+        }
+        Ok(total)
+    }
+
+    fn memory_of(pid: u32) -> anyhow::Result<Memory> {
+        let path = format!("/proc/{pid}/status");
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
         let field = |name: &str| -> anyhow::Result<u64> {
             let line = text
@@ -175,9 +210,17 @@ impl Server {
         })
     }
 
-    /// User plus system CPU time the process (all its threads) has used.
+    /// User plus system CPU time the members (all threads) have used.
     pub fn cpu_time(&self) -> anyhow::Result<Duration> {
-        let path = format!("/proc/{}/stat", self.pid());
+        let mut total = Duration::ZERO;
+        for pid in self.pids() {
+            total += Self::cpu_time_of(pid)?;
+        }
+        Ok(total)
+    }
+
+    fn cpu_time_of(pid: u32) -> anyhow::Result<Duration> {
+        let path = format!("/proc/{pid}/stat");
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
         // The command name (field 2) may hold spaces; fields resume after ')'.
         let rest = text
@@ -201,8 +244,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
