@@ -67,6 +67,7 @@ fn new_member(dir: &std::path::Path, name: &str, port: u16) -> Member {
         data_dir: dir.join(name),
         log: dir.join(format!("{name}.log")),
         netns: None,
+        peer_tls: None,
         child: None,
     }
 }

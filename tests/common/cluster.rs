@@ -20,6 +20,8 @@ pub struct Member {
     pub log: PathBuf,
     /// Run inside this network namespace (`ip netns exec`).
     pub netns: Option<String>,
+    /// Peer traffic over mutual TLS with these files.
+    pub peer_tls: Option<PeerTls>,
     pub child: Option<Child>,
 }
 
@@ -34,7 +36,12 @@ impl Member {
     }
 
     pub fn peer_url(&self) -> String {
-        format!("http://{}:{}", self.host, self.peer_port)
+        let scheme = if self.peer_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}:{}", self.host, self.peer_port)
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -68,6 +75,15 @@ impl Member {
             .args(["--initial-cluster-state", state])
             .args(extra)
             .env("RUST_LOG", "info,openraft=warn");
+        if let Some(tls) = &self.peer_tls {
+            cmd.arg("--peer-cert-file")
+                .arg(&tls.cert)
+                .arg("--peer-key-file")
+                .arg(&tls.key)
+                .arg("--peer-trusted-ca-file")
+                .arg(&tls.ca)
+                .arg("--peer-client-cert-auth");
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -121,6 +137,60 @@ impl Drop for Member {
     }
 }
 
+/// Peer TLS files: a CA and one certificate (server and client auth, for
+/// 127.0.0.1) that every member uses, plus one from another CA.
+#[derive(Debug, Clone)]
+pub struct PeerTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub intruder_cert: PathBuf,
+    pub intruder_key: PathBuf,
+}
+
+impl PeerTls {
+    pub fn generate(dir: &Path) -> PeerTls {
+        let leaf = |issuer: &rcgen::Issuer<'static, rcgen::KeyPair>, cn: &str| {
+            let key = rcgen::KeyPair::generate().expect("peer key");
+            let mut params = rcgen::CertificateParams::new(vec![
+                "127.0.0.1".to_string(),
+                "localhost".to_string(),
+            ])
+            .expect("peer params");
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
+            params.extended_key_usages = vec![
+                rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+                rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+            let cert = params.signed_by(&key, issuer).expect("sign peer cert");
+            (cert.pem(), key.serialize_pem())
+        };
+        let (ca, ca_pem) = super::make_ca("oxkube peer CA");
+        let (cert, key) = leaf(&ca, "member");
+        let (other, _) = super::make_ca("another CA");
+        let (intruder, intruder_key) = leaf(&other, "intruder");
+        let tls = PeerTls {
+            ca: dir.join("peer-ca.pem"),
+            cert: dir.join("peer.pem"),
+            key: dir.join("peer-key.pem"),
+            intruder_cert: dir.join("intruder-peer.pem"),
+            intruder_key: dir.join("intruder-peer-key.pem"),
+        };
+        for (path, pem) in [
+            (&tls.ca, ca_pem),
+            (&tls.cert, cert),
+            (&tls.key, key),
+            (&tls.intruder_cert, intruder),
+            (&tls.intruder_key, intruder_key),
+        ] {
+            std::fs::write(path, pem).expect("write PEM");
+        }
+        tls
+    }
+}
+
 /// Members with their shared `--initial-cluster`.
 pub struct Cluster {
     pub members: Vec<Member>,
@@ -144,6 +214,23 @@ impl Cluster {
         base: u16,
         extra: &[&str],
     ) -> Cluster {
+        Self::start_full(dir, hosts, netns, None, base, extra)
+    }
+
+    /// `n` loopback members whose peers talk mutual TLS.
+    pub fn start_tls(dir: &Path, n: usize, base: u16, tls: &PeerTls) -> Cluster {
+        let hosts = vec!["127.0.0.1".to_string(); n];
+        Self::start_full(dir, &hosts, &vec![None; n], Some(tls), base, &[])
+    }
+
+    fn start_full(
+        dir: &Path,
+        hosts: &[String],
+        netns: &[Option<String>],
+        peer_tls: Option<&PeerTls>,
+        base: u16,
+        extra: &[&str],
+    ) -> Cluster {
         let members: Vec<Member> = hosts
             .iter()
             .zip(netns)
@@ -156,6 +243,7 @@ impl Cluster {
                 data_dir: dir.join(format!("m{i}")),
                 log: dir.join(format!("m{i}.log")),
                 netns: ns.clone(),
+                peer_tls: peer_tls.cloned(),
                 child: None,
             })
             .collect();
