@@ -87,7 +87,13 @@ async fn delete_content(state: &ApiState, namespace: &str) -> ApiResult<usize> {
                     &res,
                     Some(namespace),
                     meta::name(&obj),
-                    &DeleteOptions::default(),
+                    // Like upstream's namespace deleter: Background, so a
+                    // kind that orphans by default (Job, RC) does not wait
+                    // for the garbage collector.
+                    &DeleteOptions {
+                        propagation_policy: Some("Background".into()),
+                        ..Default::default()
+                    },
                 )
                 .await
             {
