@@ -741,3 +741,69 @@ fn unix_now_seconds() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
 }
+
+#[tokio::test]
+async fn service_type_changes_take_and_give_back_node_ports() {
+    use k8s_openapi::api::core::v1::Service;
+    let h = harness().await;
+    let services: Api<Service> = Api::namespaced(h.client.clone(), "default");
+    let service = |name: &str, node_port: Option<i32>| -> Service {
+        let kind = if node_port.is_some() {
+            "NodePort"
+        } else {
+            "ClusterIP"
+        };
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"type": kind, "ports": [{"port": 80, "nodePort": node_port}]}
+        }))
+        .expect("service")
+    };
+    let node_port_of = |svc: &Service| {
+        svc.spec
+            .as_ref()
+            .and_then(|s| s.ports.as_ref())
+            .and_then(|p| p.first())
+            .and_then(|p| p.node_port)
+    };
+    services
+        .create(&PostParams::default(), &service("web", None))
+        .await
+        .expect("create");
+
+    let as_node_port = services
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"type": "NodePort"}})),
+        )
+        .await
+        .expect("ClusterIP -> NodePort");
+    let port = node_port_of(&as_node_port).expect("a node port was allocated");
+    assert!((30000..=32767).contains(&port), "node port {port}");
+
+    // Taken: another service cannot ask for it.
+    let taken = api_error(
+        services
+            .create(&PostParams::default(), &service("other", Some(port)))
+            .await
+            .expect_err("port in use"),
+    );
+    assert_eq!((taken.code, taken.reason.as_str()), (422, "Invalid"));
+
+    // Back to ClusterIP: the port is dropped and free again.
+    let back = services
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"type": "ClusterIP"}})),
+        )
+        .await
+        .expect("NodePort -> ClusterIP");
+    assert_eq!(node_port_of(&back), None);
+    let reused = services
+        .create(&PostParams::default(), &service("other", Some(port)))
+        .await
+        .expect("the released port can be asked for");
+    assert_eq!(node_port_of(&reused), Some(port));
+}

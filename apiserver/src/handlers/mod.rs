@@ -42,6 +42,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The Service allocation ledger of an update request (inert for
+    /// other kinds).
+    pub fn update_ledger(&self) -> crate::strategy::UpdateLedger<'_> {
+        crate::strategy::UpdateLedger::new(self.state.service_allocator(&self.res), self.dry_run())
+    }
+
     /// The namespace the request addresses, for namespaced resources.
     pub fn ns(&self) -> Option<&str> {
         if self.res.info.namespaced {

@@ -38,7 +38,8 @@ pub async fn patch(ctx: &Ctx) -> ApiResult<Response> {
     };
     let info = &ctx.res.info;
     let mut warnings = Vec::new();
-    let (stored, created) = ctx
+    let mut allocations = ctx.update_ledger();
+    let result = ctx
         .state
         .store
         .guaranteed_update(&ctx.res, ctx.ns(), ctx.name(), ctx.dry_run(), |current| {
@@ -55,9 +56,11 @@ pub async fn patch(ctx: &Ctx) -> ApiResult<Response> {
             };
             keep_resource_version(&mut patched, &old);
             warnings = drop_unknown_fields(ctx, &mut patched)?;
-            prepare_update(ctx, patched, &old)
+            prepare_update(ctx, patched, &old, &mut allocations)
         })
-        .await?;
+        .await;
+    allocations.finish(result.is_ok());
+    let (stored, created) = result?;
     finish_write(ctx, stored, created, &warnings).await
 }
 
@@ -77,6 +80,7 @@ async fn apply(ctx: &Ctx) -> ApiResult<Response> {
     crate::apply::config::check(ctx, &mut config)?;
     crate::apply::check_types(ctx, &config)?;
     let mut missing = false;
+    let mut allocations = ctx.update_ledger();
     let result = ctx
         .state
         .store
@@ -87,9 +91,10 @@ async fn apply(ctx: &Ctx) -> ApiResult<Response> {
             };
             let mut applied = crate::apply::apply_patch(ctx, Some(&old), &config)?;
             keep_resource_version(&mut applied, &old);
-            prepare_update(ctx, applied, &old)
+            prepare_update(ctx, applied, &old, &mut allocations)
         })
         .await;
+    allocations.finish(result.is_ok());
     match result {
         Err(e) if missing && ctx.info.subresource.is_none() && e.code == 404 => {
             let mut obj = crate::apply::apply_patch(ctx, None, &config)?;

@@ -16,6 +16,7 @@ use crate::negotiate::respond;
 use crate::registry::list;
 use crate::registry::store::target;
 use crate::registry::{DeleteOptions, DeleteOutcome, UpdateKind};
+use crate::strategy::UpdateLedger;
 
 /// Checks and fills apiVersion/kind of a request body against the endpoint.
 pub fn check_type(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
@@ -192,7 +193,14 @@ fn keep_server_metadata(new: &mut Value, old: &Value) {
 
 /// Turns the client's new object into the object to store, given the
 /// current one (shared by PUT and PATCH).
-pub fn prepare_update(ctx: &Ctx, mut new: Value, old: &Value) -> ApiResult<Value> {
+/// Service IPs and node ports a type change needs are taken through
+/// `allocations` (one ledger per request, finished by the caller).
+pub fn prepare_update(
+    ctx: &Ctx,
+    mut new: Value,
+    old: &Value,
+    allocations: &mut UpdateLedger,
+) -> ApiResult<Value> {
     check_type(ctx, &mut new)?;
     let name = ctx.name();
     let rv = meta::resource_version(&new).to_string();
@@ -230,6 +238,7 @@ pub fn prepare_update(ctx: &Ctx, mut new: Value, old: &Value) -> ApiResult<Value
                 }
             }
             strategy.prepare_for_update(&mut new, old);
+            allocations.attempt(&mut new, old)?;
             if strategy.tracks_generation() && meta::spec_fields(&new) != meta::spec_fields(old) {
                 let generation = meta::meta(old)
                     .get("generation")
@@ -278,12 +287,13 @@ pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
         )));
     }
     let allow_create = ctx.res.strategy.allow_create_on_update() && ctx.info.subresource.is_none();
-    let (stored, created) =
+    let mut allocations = ctx.update_ledger();
+    let result =
         ctx.state
             .store
             .guaranteed_update(&ctx.res, ctx.ns(), ctx.name(), ctx.dry_run(), |current| {
                 match current {
-                    Some(old) => prepare_update(ctx, body.clone(), &old),
+                    Some(old) => prepare_update(ctx, body.clone(), &old, &mut allocations),
                     None if allow_create => {
                         let mut obj = body.clone();
                         ctx.res.prepare_new(&mut obj);
@@ -294,7 +304,9 @@ pub async fn update(ctx: &Ctx) -> ApiResult<Response> {
                     None => Err(ApiError::not_found(target(&ctx.res, ctx.name()))),
                 }
             })
-            .await?;
+            .await;
+    allocations.finish(result.is_ok());
+    let (stored, created) = result?;
     finish_write(ctx, stored, created, &warnings).await
 }
 

@@ -8,9 +8,11 @@
 //! - create: `allocate_create` after `prepare_for_create`, before
 //!   `validate`; `revert` the returned `Reservation` if validation or the
 //!   store write fails;
-//! - update/patch: `allocate_update` after `prepare_for_update`, before
-//!   `validate_update`; on failure `revert(&reserved)`, on success
-//!   `release(&to_release)`;
+//! - update/patch: through an [`UpdateLedger`] (one per request):
+//!   `attempt` (`allocate_update`) after `prepare_for_update`, before
+//!   `validate_update`, on every try of the guaranteed update; `finish`
+//!   then releases what the old object held and the new one dropped, or
+//!   gives back what a failed write took;
 //! - delete (once the object is gone): `release_service`.
 //!
 //! Dynamic allocation is sequential and starts above a static band at the
@@ -590,6 +592,54 @@ fn node_ports(svc: &Value) -> Vec<i64> {
         ports.push(hc);
     }
     ports
+}
+
+/// Allocations of one update request. A guaranteed update may try several
+/// times (on conflicts): each try first gives back what the previous one
+/// took, so only the last try's reservation stays.
+pub struct UpdateLedger<'a> {
+    alloc: Option<&'a ServiceAllocator>,
+    dry_run: bool,
+    taken: Reservation,
+    to_release: Reservation,
+}
+
+impl<'a> UpdateLedger<'a> {
+    /// `alloc` is `None` for every kind but Services (then nothing happens).
+    pub fn new(alloc: Option<&'a ServiceAllocator>, dry_run: bool) -> Self {
+        UpdateLedger {
+            alloc,
+            dry_run,
+            taken: Reservation::default(),
+            to_release: Reservation::default(),
+        }
+    }
+
+    /// Allocates for one try of the update of `old` into `new`.
+    pub fn attempt(&mut self, new: &mut Value, old: &Value) -> Result<(), ApiError> {
+        let Some(alloc) = self.alloc else {
+            return Ok(());
+        };
+        alloc.revert(&std::mem::take(&mut self.taken));
+        self.to_release = Reservation::default();
+        let (taken, to_release) = alloc.allocate_update(new, old, self.dry_run)?;
+        self.taken = taken;
+        self.to_release = to_release;
+        Ok(())
+    }
+
+    /// After the write: on success the old object's dropped addresses are
+    /// free again; on failure what the last try took is given back.
+    pub fn finish(self, written: bool) {
+        let Some(alloc) = self.alloc else {
+            return;
+        };
+        if written {
+            alloc.release(&self.to_release);
+        } else {
+            alloc.revert(&self.taken);
+        }
+    }
 }
 
 #[cfg(test)]
