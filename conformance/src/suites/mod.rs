@@ -3,6 +3,7 @@
 use crate::framework::TestCase;
 
 mod apimachinery;
+mod apply;
 mod apps;
 mod auth;
 mod cli;
@@ -19,6 +20,7 @@ mod storage;
 pub fn all() -> Vec<TestCase> {
     let mut tests = Vec::new();
     tests.extend(apimachinery::tests());
+    tests.extend(apply::tests());
     tests.extend(apps::tests());
     tests.extend(auth::tests());
     tests.extend(cli::tests());
