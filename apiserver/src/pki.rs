@@ -195,6 +195,33 @@ pub fn ensure_component_kubeconfig(
     file_stem: &str,
     common_name: &str,
 ) -> Result<PathBuf, PkiError> {
+    ensure_client_kubeconfig(data_dir, server_url, file_stem, common_name, None)
+}
+
+/// The kubelet's client certificate and kubeconfig for node `node_name`:
+/// CN `system:node:<name>`, O `system:nodes` (what the Node authorizer
+/// expects), at `<data-dir>/node-<name>.kubeconfig`.
+pub fn ensure_node_kubeconfig(
+    data_dir: &Path,
+    server_url: &str,
+    node_name: &str,
+) -> Result<PathBuf, PkiError> {
+    ensure_client_kubeconfig(
+        data_dir,
+        server_url,
+        &format!("node-{node_name}"),
+        &format!("system:node:{node_name}"),
+        Some("system:nodes"),
+    )
+}
+
+fn ensure_client_kubeconfig(
+    data_dir: &Path,
+    server_url: &str,
+    file_stem: &str,
+    common_name: &str,
+    organization: Option<&str>,
+) -> Result<PathBuf, PkiError> {
     let files = PkiFiles::in_dir(data_dir);
     let pki = data_dir.join("pki");
     let cert_path = pki.join(format!("{file_stem}.crt"));
@@ -207,7 +234,7 @@ pub fn ensure_component_kubeconfig(
         let issuer = Issuer::from_ca_cert_pem(&read(&files.ca_cert)?, ca_key)?;
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name = name(common_name, None);
+        params.distinguished_name = name(common_name, organization);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         (params.not_before, params.not_after) = validity(365);
         let cert = params.signed_by(&key, &issuer)?;

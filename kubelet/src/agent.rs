@@ -74,3 +74,18 @@ pub async fn start(
         tasks,
     })
 }
+
+/// A node on this machine running its pods through containerd: connects to
+/// containerd (with `client` to read ConfigMaps/Secrets for volumes and
+/// env), describes the host and starts the agent.
+pub async fn start_containerd(
+    client: Client,
+    config: KubeletConfig,
+    containerd: crate::runtime::containerd::ContainerdConfig,
+) -> Result<RunningKubelet> {
+    let runtime =
+        crate::runtime::containerd::ContainerdRuntime::connect(containerd, Some(client.clone()))
+            .await?;
+    let identity = NodeIdentity::of_host(&config, &runtime.version())?;
+    start(client, config, identity, Arc::new(runtime)).await
+}

@@ -15,6 +15,7 @@
 
 pub mod agent;
 pub mod client;
+pub mod cni;
 pub mod config;
 pub mod error;
 pub mod host;
@@ -25,10 +26,11 @@ pub mod node_conditions;
 pub mod pod_source;
 pub mod pod_status;
 pub mod pod_workers;
+pub mod quantity;
 pub mod runtime;
 pub mod simulated_nodes;
 pub mod status_manager;
 
-pub use agent::{RunningKubelet, start};
+pub use agent::{RunningKubelet, start, start_containerd};
 pub use config::{KubeletConfig, RuntimeKind};
 pub use error::KubeletError;

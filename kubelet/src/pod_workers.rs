@@ -45,7 +45,7 @@ pub struct PodWorkers {
 }
 
 /// The grace period for stopping `pod`: the deletion's, else the spec's,
-/// else upstream's default 30 s.
+/// else upstream's default 30 s; at least `MINIMUM_GRACE_PERIOD`.
 pub fn grace_period(pod: &Pod) -> Duration {
     let seconds = pod
         .metadata
@@ -56,7 +56,17 @@ pub fn grace_period(pod: &Pod) -> Duration {
                 .and_then(|s| s.termination_grace_period_seconds)
         })
         .unwrap_or(30);
-    Duration::from_secs(seconds.max(0) as u64)
+    Duration::from_secs(seconds.max(0) as u64).max(MINIMUM_GRACE_PERIOD)
+}
+
+/// upstream's kubelet never gives a container less than 2 s to stop.
+pub const MINIMUM_GRACE_PERIOD: Duration = Duration::from_secs(2);
+
+/// A pod whose object vanished without a graceful deletion was force
+/// deleted: its deletion grace period if it carried one, else the minimum.
+pub fn removal_grace_period(pod: &Pod) -> Duration {
+    let seconds = pod.metadata.deletion_grace_period_seconds.unwrap_or(0);
+    Duration::from_secs(seconds.max(0) as u64).max(MINIMUM_GRACE_PERIOD)
 }
 
 fn uid_of(pod: &Pod) -> String {
@@ -121,7 +131,7 @@ async fn run_worker(ctx: Arc<WorkerContext>, mut updates: watch::Receiver<PodUpd
             pod.metadata.name.as_deref().unwrap_or_default()
         );
         if update.removed {
-            if let Err(e) = ctx.runtime.kill_pod(&pod, grace_period(&pod)).await {
+            if let Err(e) = ctx.runtime.kill_pod(&pod, removal_grace_period(&pod)).await {
                 tracing::warn!(pod = %name, error = %e, "stopping a removed pod");
             }
             ctx.runtime.remove_pod(&uid_of(&pod)).await;

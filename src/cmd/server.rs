@@ -24,6 +24,14 @@ pub struct ServerArgs {
     /// Do not run the scheduler next to the API server (tests).
     #[arg(long)]
     pub disable_scheduler: bool,
+    /// Also run a kubelet on this machine (needs root and containerd).
+    #[arg(long)]
+    pub with_node: bool,
+    /// With --with-node: the Node's name (default: the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    #[command(flatten)]
+    pub node: super::kubelet::NodeFlags,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -74,6 +82,19 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             &args.data_dir,
             &local_url,
         )?)
+    };
+    let _node = if args.with_node {
+        Some(
+            super::kubelet::spawn_in_server(
+                &args.data_dir,
+                &local_url,
+                args.node_name.clone(),
+                &args.node,
+            )
+            .await?,
+        )
+    } else {
+        None
     };
     tracing::info!(
         addr = %server.local_addr,

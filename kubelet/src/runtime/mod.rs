@@ -3,6 +3,7 @@
 //! (`kill_pod`, honouring the grace period). Implementations: `simulated`
 //! (no containers; a test mode) and, later, containerd.
 
+pub mod containerd;
 pub mod simulated;
 
 use std::time::Duration;

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use kube::Client;
 
+pub mod node;
+
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub server: apiserver::RunningServer,
