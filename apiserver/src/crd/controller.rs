@@ -457,7 +457,10 @@ mod tests {
         let (names, cond) = names_and_condition(&first, &resources, &kinds);
         assert_eq!(cond["reason"], "NoConflicts");
         all[0].status = serde_json::from_value(json!({"acceptedNames": names})).ok();
-        let second = crd("other.example.com", "widgets", "Gadget");
+        // Same plural, its own singular: upstream checks the singular after
+        // the plural and the last conflict found names the reason.
+        let mut second = crd("other.example.com", "widgets", "Gadget");
+        second.spec.names.singular = Some("gadget".into());
         let (resources, kinds) = used_names(&all, "example.com", "other.example.com");
         let (_, cond) = names_and_condition(&second, &resources, &kinds);
         assert_eq!(cond["status"], "False");
