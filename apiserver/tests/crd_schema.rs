@@ -11,11 +11,14 @@ const PATH: &str = "/apis/example.com/v1/namespaces/default/widgets";
 
 /// (case, spec, expected causes as (reason, field, message)); no causes
 /// means the object must be created.
-fn cases() -> Vec<(
+/// A case: its name, the spec sent, the causes expected.
+type Case = (
     &'static str,
     Value,
     Vec<(&'static str, &'static str, &'static str)>,
-)> {
+);
+
+fn cases() -> Vec<Case> {
     vec![
         ("type ok", json!({"size": "small", "replicas": 3}), vec![]),
         (

@@ -12,6 +12,7 @@
 //!   routing, OpenAPI and the generic handlers serve the new resources.
 //! - `printer` (with `jsonpath`): Table output with
 //!   `additionalPrinterColumns`.
+//! - `webhook`: `Webhook` conversion (ConversionReview over HTTPS).
 //! - `openapi`: the OpenAPI definitions of custom resources (the OpenAPI
 //!   builder adds them, so `kubectl explain` sees them).
 //!
@@ -29,6 +30,7 @@ pub mod openapi;
 pub mod printer;
 pub mod schema;
 pub mod strategy;
+pub mod webhook;
 
 pub use model::CustomVersion;
 pub use strategy::{CLEANUP_FINALIZER, CrdStrategy, CustomResourceStrategy};

@@ -12,7 +12,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use serde_json::Value;
 
+use super::webhook::WebhookConverter;
 use super::{cel, intern, schema, strategy::CustomResourceStrategy};
+use crate::error::{ApiError, ApiResult};
 use crate::registry::Resource;
 use crate::registry::table::StrategyRef;
 use crate::resources::{ResourceInfo, Subresource};
@@ -49,6 +51,9 @@ pub struct CustomVersion {
     pub scale: Option<CustomResourceSubresourceScale>,
     /// Extra field selector paths (`selectableFields`), without the dot.
     pub selectable: &'static [&'static str],
+    /// `Webhook` conversion: the client, or why it cannot be built. None
+    /// for `None` conversion.
+    pub webhook: Option<Result<Arc<WebhookConverter>, String>>,
 }
 
 impl CustomVersion {
@@ -56,30 +61,47 @@ impl CustomVersion {
         format!("{}/{version}", self.group)
     }
 
-    /// A stored object as this version serves it: `None` conversion
-    /// (apiVersion rewritten), then defaults (upstream defaults on read).
-    pub fn from_storage(&self, mut stored: Value) -> Value {
-        if let Some(m) = stored.as_object_mut() {
-            m.insert(
-                "apiVersion".into(),
-                Value::String(self.api_version(&self.version)),
-            );
+    /// Converts `obj` to `version` of this resource: `None` conversion
+    /// rewrites apiVersion, `Webhook` conversion asks the webhook (objects
+    /// already in that version are left alone).
+    fn convert(&self, mut obj: Value, version: &str) -> ApiResult<Value> {
+        let desired = self.api_version(version);
+        if obj.get("apiVersion").and_then(Value::as_str) == Some(desired.as_str()) {
+            return Ok(obj);
         }
+        match &self.webhook {
+            None => {
+                if let Some(m) = obj.as_object_mut() {
+                    m.insert("apiVersion".into(), Value::String(desired));
+                }
+                Ok(obj)
+            }
+            Some(Ok(hook)) => hook.convert_one_blocking(obj, &desired).map_err(|e| {
+                ApiError::internal(format!(
+                    "conversion webhook for {}, Kind={} failed: {e}",
+                    desired, self.kind
+                ))
+            }),
+            Some(Err(e)) => Err(ApiError::internal(format!(
+                "conversion webhook for {}, Kind={} failed: {e}",
+                desired, self.kind
+            ))),
+        }
+    }
+
+    /// A stored object as this version serves it: converted, then
+    /// defaulted (upstream defaults on read).
+    pub fn from_storage(&self, stored: Value) -> ApiResult<Value> {
+        let mut obj = self.convert(stored, &self.version)?;
         if let Some(s) = &self.schema {
-            schema::apply_defaults(s, &mut stored);
+            schema::apply_defaults(s, &mut obj);
         }
-        stored
+        Ok(obj)
     }
 
     /// An object of this version as stored (in the storage version).
-    pub fn to_storage(&self, mut obj: Value) -> Value {
-        if let Some(m) = obj.as_object_mut() {
-            m.insert(
-                "apiVersion".into(),
-                Value::String(self.api_version(&self.storage_version)),
-            );
-        }
-        obj
+    pub fn to_storage(&self, obj: Value) -> ApiResult<Value> {
+        self.convert(obj, &self.storage_version)
     }
 }
 
@@ -128,6 +150,20 @@ pub fn rows(crd: &CustomResourceDefinition) -> Vec<Resource> {
     let kind = intern::str(&names.kind);
     let group = intern::str(&spec.group);
     let storage = (group, intern::str(&storage_version), kind);
+    let webhook = spec
+        .conversion
+        .as_ref()
+        .filter(|c| c.strategy == "Webhook")
+        .map(|c| {
+            let config = c
+                .webhook
+                .as_ref()
+                .and_then(|w| w.client_config.as_ref())
+                .ok_or_else(|| "no webhook client config".to_string())?;
+            WebhookConverter::new(config)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        });
     versions
         .into_iter()
         .map(|v| {
@@ -178,6 +214,7 @@ pub fn rows(crd: &CustomResourceDefinition) -> Vec<Resource> {
                 has_status,
                 scale,
                 selectable: intern::list(&selectable),
+                webhook: webhook.clone(),
             });
             let info = ResourceInfo {
                 group,

@@ -66,7 +66,7 @@ pub fn target<'a>(res: &'a Resource, name: &'a str) -> Target<'a> {
 pub fn decode(res: &Resource, kv: &KeyValue) -> ApiResult<Value> {
     let stored: Value = serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))?;
-    let mut obj = res.from_storage(stored);
+    let mut obj = res.from_storage(stored)?;
     meta::meta_mut(&mut obj).insert(
         "resourceVersion".into(),
         Value::String(kv.mod_revision.to_string()),
@@ -76,7 +76,7 @@ pub fn decode(res: &Resource, kv: &KeyValue) -> ApiResult<Value> {
 
 /// Encodes `obj` for storage, in the resource's storage version.
 fn encode(res: &Resource, obj: &Value) -> ApiResult<Vec<u8>> {
-    let mut copy = res.to_storage(obj.clone());
+    let mut copy = res.to_storage(obj.clone())?;
     let m = meta::meta_mut(&mut copy);
     m.remove("resourceVersion");
     m.remove("selfLink");

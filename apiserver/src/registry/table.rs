@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::crd::CustomVersion;
+use crate::error::ApiResult;
 use crate::printers::{self, IncludeObject};
 use crate::resources::{ResourceInfo, builtin_resources};
 use crate::strategy::{self, Strategy};
@@ -52,22 +53,28 @@ pub struct Resource {
 }
 
 impl Resource {
-    /// A stored object (in its storage version) as this row serves it.
-    pub fn from_storage(&self, stored: Value) -> Value {
+    /// A stored object (in its storage version) as this row serves it
+    /// (fails only when a CRD's conversion webhook does).
+    pub fn from_storage(&self, stored: Value) -> ApiResult<Value> {
         let info = &self.info;
         match &self.custom {
             Some(custom) => custom.from_storage(stored),
-            None => crate::conversion::convert(stored, info.group, info.version, info.kind),
+            None => Ok(crate::conversion::convert(
+                stored,
+                info.group,
+                info.version,
+                info.kind,
+            )),
         }
     }
 
     /// An object of this row in the storage version.
-    pub fn to_storage(&self, obj: Value) -> Value {
+    pub fn to_storage(&self, obj: Value) -> ApiResult<Value> {
         match &self.custom {
             Some(custom) => custom.to_storage(obj),
             None => {
                 let (group, version, kind) = self.storage;
-                crate::conversion::convert(obj, group, version, kind)
+                Ok(crate::conversion::convert(obj, group, version, kind))
             }
         }
     }
