@@ -58,6 +58,22 @@ pub fn prune_unknown(group: &str, version: &str, kind: &str, obj: &mut Value) ->
     unknown
 }
 
+/// Removes fields an `ObjectMeta` does not know from `meta` (the metadata of
+/// a custom resource or of an embedded resource, at `path`) and returns
+/// their paths (`metadata.foo`).
+pub fn prune_object_meta(meta: &mut Value, path: &str) -> Vec<String> {
+    let defs = definitions();
+    let Some(schema) = defs
+        .schemas
+        .get("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")
+    else {
+        return Vec::new();
+    };
+    let mut unknown = Vec::new();
+    walk(defs, schema, meta, path, &mut unknown, 0);
+    unknown
+}
+
 /// Applies `mode` to the unknown and duplicate fields found: an error for
 /// Strict, the warnings to send for Warn, nothing for Ignore.
 pub fn check(mode: Mode, unknown: &[String], duplicates: &[String]) -> ApiResult<Vec<String>> {

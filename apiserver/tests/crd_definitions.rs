@@ -173,3 +173,91 @@ async fn conflicting_names_are_not_accepted() {
     }
     panic!("NamesAccepted never set: {last}");
 }
+
+#[tokio::test]
+async fn terminating_crd_refuses_new_objects_until_its_objects_are_gone() {
+    let h = harness().await;
+    install(&h.client, widget_crd()).await;
+    let path = "/apis/example.com/v1/namespaces/default/widgets";
+    let held = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "held", "finalizers": ["example.com/hold"]}, "spec": {"size": "small"}});
+    let (code, body) = raw(
+        &h.client,
+        "POST",
+        path,
+        Some("application/json"),
+        None,
+        Some(held),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let api: Api<CustomResourceDefinition> = Api::all(h.client.clone());
+    api.delete("widgets.example.com", &Default::default())
+        .await
+        .expect("delete CRD");
+
+    // The CRD waits for its object; meanwhile creates are refused.
+    let mut refused = Value::Null;
+    for _ in 0..100 {
+        let obj = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "late"}, "spec": {"size": "small"}});
+        let (code, body) = raw(
+            &h.client,
+            "POST",
+            path,
+            Some("application/json"),
+            None,
+            Some(obj),
+        )
+        .await;
+        if code == 405 {
+            refused = body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(refused["reason"], "MethodNotAllowed");
+    assert_eq!(
+        refused["message"],
+        "create is not supported on resources of kind \"widgets.example.com\""
+    );
+    let mut terminating = Value::Null;
+    for _ in 0..100 {
+        let crd = serde_json::to_value(api.get("widgets.example.com").await.expect("get"))
+            .unwrap_or_default();
+        terminating = crd["status"]["conditions"]
+            .as_array()
+            .and_then(|l| l.iter().find(|c| c["type"] == "Terminating").cloned())
+            .unwrap_or_default();
+        if !terminating.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(terminating["status"], "True");
+    assert_eq!(terminating["reason"], "InstanceDeletionInProgress");
+
+    // Releasing the object lets the cleanup finish and the CRD go.
+    let (code, body) = raw(
+        &h.client,
+        "PATCH",
+        &format!("{path}/held"),
+        Some("application/merge-patch+json"),
+        None,
+        Some(json!({"metadata": {"finalizers": null}})),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    for _ in 0..100 {
+        if api
+            .get_opt("widgets.example.com")
+            .await
+            .expect("get")
+            .is_none()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the CRD was not removed after its last object went");
+}

@@ -109,6 +109,24 @@ async fn crd_lifecycle_and_serving() {
         body["message"],
         "strict decoding error: unknown field \"spec.foo\""
     );
+    // Unknown metadata fields, at the root and in an embedded resource.
+    let (code, body) = raw(
+        &h.client,
+        "POST",
+        "/apis/example.com/v1/namespaces/default/widgets?fieldValidation=Strict",
+        Some("application/json"),
+        None,
+        Some(json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "meta", "bogus": 1},
+            "spec": {"size": "small", "template": {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "alsoBogus": true}}}})),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body["message"],
+        "strict decoding error: unknown field \"metadata.bogus\", unknown field \"spec.template.metadata.alsoBogus\""
+    );
 
     // Status subresource: status changes only through it.
     let status_patch = json!({"status": {"phase": "Ready", "replicas": 1, "selector": "app=w1"}});

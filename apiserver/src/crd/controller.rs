@@ -307,7 +307,13 @@ async fn reconcile(
     let key = serde_json::to_string(
         &served
             .iter()
-            .map(|c| (&c.spec, c.status.as_ref().map(|s| &s.accepted_names)))
+            .map(|c| {
+                (
+                    &c.spec,
+                    c.status.as_ref().map(|s| &s.accepted_names),
+                    c.metadata.deletion_timestamp.is_some(),
+                )
+            })
             .collect::<Vec<_>>(),
     )
     .unwrap_or_default();

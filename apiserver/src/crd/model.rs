@@ -54,6 +54,8 @@ pub struct CustomVersion {
     /// `Webhook` conversion: the client, or why it cannot be built. None
     /// for `None` conversion.
     pub webhook: Option<Result<Arc<WebhookConverter>, String>>,
+    /// The CRD is being deleted: no new objects (upstream answers 405).
+    pub terminating: bool,
 }
 
 impl CustomVersion {
@@ -102,6 +104,18 @@ impl CustomVersion {
     /// An object of this version as stored (in the storage version).
     pub fn to_storage(&self, obj: Value) -> ApiResult<Value> {
         self.convert(obj, &self.storage_version)
+    }
+
+    /// Refuses creating objects while the CRD is being deleted, with
+    /// upstream's 405.
+    pub fn check_create(&self) -> ApiResult<()> {
+        if self.terminating {
+            return Err(ApiError::method_not_allowed(format!(
+                "create is not supported on resources of kind \"{}.{}\"",
+                self.plural, self.group
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -215,6 +229,7 @@ pub fn rows(crd: &CustomResourceDefinition) -> Vec<Resource> {
                 scale,
                 selectable: intern::list(&selectable),
                 webhook: webhook.clone(),
+                terminating: crd.metadata.deletion_timestamp.is_some(),
             });
             let info = ResourceInfo {
                 group,

@@ -451,6 +451,15 @@ pub fn prune(s: &JSONSchemaProps, v: &mut Value, path: &str, unknown: &mut Vec<S
             let embedded = s.x_kubernetes_embedded_resource == Some(true);
             let keys: Vec<String> = map.keys().cloned().collect();
             for key in keys {
+                if (root || embedded) && key == "metadata" {
+                    if let Some(m) = map.get_mut("metadata") {
+                        unknown.extend(crate::field_validation::prune_object_meta(
+                            m,
+                            &child(path, "metadata"),
+                        ));
+                    }
+                    continue;
+                }
                 if (root || embedded) && ROOT_FIELDS.contains(&key.as_str()) {
                     continue;
                 }

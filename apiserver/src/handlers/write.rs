@@ -76,6 +76,9 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
             "the server does not allow this method on the requested resource",
         ));
     }
+    if let Some(custom) = &ctx.res.custom {
+        custom.check_create()?;
+    }
     let mut obj = ctx.body_json()?;
     check_type(ctx, &mut obj)?;
     let warnings = drop_unknown_fields(ctx, &mut obj)?;

@@ -106,6 +106,10 @@ pub fn tests() -> Vec<TestCase> {
             "[sig-api-machinery] FieldValidation should detect duplicates in a CR when preserving unknown fields [Conformance]",
             |c| Box::pin(field_validation_duplicates(c)),
         ),
+        TestCase::upstream(
+            "[sig-api-machinery] FieldValidation should detect unknown metadata fields in both the root and embedded object of a CR [Conformance]",
+            |c| Box::pin(field_validation_unknown_metadata(c)),
+        ),
     ]
 }
 
@@ -883,5 +887,43 @@ async fn field_validation_duplicates(ctx: Ctx) -> TestResult {
         !r.warnings().is_empty(),
         "no warning for the duplicate field"
     );
+    Ok(())
+}
+
+async fn field_validation_unknown_metadata(ctx: Ctx) -> TestResult {
+    let t = TestCrd::new(&ctx, "");
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "template": {"type": "object", "x-kubernetes-embedded-resource": true,
+            "x-kubernetes-preserve-unknown-fields": true}}}}});
+    install(&ctx, t.definition(&[("v1", true, true)], &schema)).await?;
+    let obj = t.object(
+        "v1",
+        "meta",
+        json!({"metadata": {"name": "meta", "unknownMeta": "foo"},
+            "spec": {"template": {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "unknownSubMeta": "bar"}}}}),
+    );
+    let r = post(
+        &ctx,
+        &cr_path(&ctx, &t, "fieldValidation=Strict"),
+        obj.to_string().as_bytes(),
+    )
+    .await?;
+    ensure_eq!(
+        r.status.as_u16(),
+        400,
+        "Strict create: {}",
+        truncate(&r.text(), 300)
+    );
+    for field in [
+        "metadata.unknownMeta",
+        "spec.template.metadata.unknownSubMeta",
+    ] {
+        ensure!(
+            r.text().contains(&format!("unknown field \\\"{field}\\\"")),
+            "error lacks {field}: {}",
+            truncate(&r.text(), 300)
+        );
+    }
     Ok(())
 }
