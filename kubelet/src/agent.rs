@@ -83,9 +83,12 @@ pub async fn start_containerd(
     config: KubeletConfig,
     containerd: crate::runtime::containerd::ContainerdConfig,
 ) -> Result<RunningKubelet> {
-    let runtime =
-        crate::runtime::containerd::ContainerdRuntime::connect(containerd, Some(client.clone()))
-            .await?;
+    let runtime = crate::runtime::containerd::ContainerdRuntime::connect(
+        containerd,
+        Some(client.clone()),
+        &config.node_name,
+    )
+    .await?;
     let identity = NodeIdentity::of_host(&config, &runtime.version())?;
     start(client, config, identity, Arc::new(runtime)).await
 }

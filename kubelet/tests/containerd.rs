@@ -351,3 +351,84 @@ async fn pods_reach_each_other_and_stop_gracefully() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_restart_containers_and_gate_readiness() {
+    skip_unless_node!();
+    let server = start_server().await;
+    let node = start_node(&server, "ctr-d", 3).await;
+    let pods: Api<Pod> = Api::namespaced(server.client.clone(), "default");
+    create(&pods, json!({"metadata": {"name": "live"}, "spec": {"nodeName": "ctr-d", "terminationGracePeriodSeconds": 2,
+        "containers": [{"name": "c", "image": "busybox:local",
+            "command": ["sh", "-c", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; exec sleep 3600"],
+            "livenessProbe": {"exec": {"command": ["test", "-f", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 1}}]}}))
+    .await;
+    create(&pods, json!({"metadata": {"name": "ready"}, "spec": {"nodeName": "ctr-d", "terminationGracePeriodSeconds": 2,
+        "containers": [
+            {"name": "web", "image": "busybox:local", "command": ["sh", "-c",
+                "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"],
+             "readinessProbe": {"httpGet": {"path": "/index.html", "port": 8080}, "periodSeconds": 1}},
+            {"name": "closed", "image": "busybox:local", "command": ["sleep", "3600"],
+             "readinessProbe": {"tcpSocket": {"port": 9999}, "periodSeconds": 1}}]}}))
+    .await;
+
+    let restarted = wait_pod(&pods, "live", "liveness restart", 60, |p| {
+        status_of(p, "c").is_some_and(|s| s.restart_count >= 1)
+    })
+    .await;
+    assert_eq!(phase(&restarted), "Running");
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(server.client.clone(), "default");
+    let list = events.list(&Default::default()).await.expect("events");
+    let of_live: Vec<(String, String)> = list
+        .items
+        .iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some("live"))
+        .map(|e| {
+            (
+                e.reason.clone().unwrap_or_default(),
+                e.message.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        of_live
+            .iter()
+            .any(|(r, m)| r == "Unhealthy" && m.starts_with("Liveness probe failed:")),
+        "{of_live:?}"
+    );
+    assert!(
+        of_live
+            .iter()
+            .any(|(r, m)| r == "Killing"
+                && m == "Container c failed liveness probe, will be restarted"),
+        "{of_live:?}"
+    );
+
+    let gated = wait_pod(&pods, "ready", "web ready, closed not", 60, |p| {
+        status_of(p, "web").is_some_and(|s| s.ready)
+    })
+    .await;
+    assert!(!status_of(&gated, "closed").expect("closed").ready);
+    let ready = gated
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .cloned()
+        .expect("Ready condition");
+    assert_eq!(ready.status, "False");
+    assert_eq!(
+        ready.message.as_deref(),
+        Some("containers with unready status: [closed]")
+    );
+    for name in ["live", "ready"] {
+        pods.delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
+    }
+    eventually(Duration::from_secs(30), "containers removed", || async {
+        node.containers().is_empty().then_some(())
+    })
+    .await;
+}

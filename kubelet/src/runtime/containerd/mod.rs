@@ -44,6 +44,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
+use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
 use self::backoff::CrashBackoff;
@@ -52,6 +53,8 @@ use self::logs::LogCopier;
 use self::spec::{BindMount, SpecContext};
 use super::{ContainerRuntimeStatus, PodRuntimeStatus, Runtime, RuntimeError};
 use crate::cni::{self, CniConfig, CniPod};
+use crate::events::EventRecorder;
+use crate::probe::{self, Outcome, ProbeState};
 
 /// containerd namespace of pod containers (the CRI plugin's).
 pub const NAMESPACE: &str = "k8s.io";
@@ -89,6 +92,12 @@ struct ContainerRecord {
     attempt: i32,
     image: ResolvedImage,
     started_at: Timestamp,
+    started_instant: Instant,
+    /// The OCI process of the container (exec probes reuse its env/user).
+    process: serde_json::Value,
+    startup: ProbeState,
+    liveness: ProbeState,
+    readiness: ProbeState,
     /// Set once the task exited: (exit code, finished at).
     exited: Option<(i32, Timestamp)>,
     last_state: Option<ContainerState>,
@@ -117,6 +126,7 @@ pub struct ContainerdRuntime {
     pods: std::sync::Mutex<HashMap<String, Arc<Mutex<PodState>>>>,
     backoff: std::sync::Mutex<CrashBackoff>,
     volumes: volumes::VolumeSource,
+    events: EventRecorder,
 }
 
 fn status_err(what: &str) -> impl Fn(tonic::Status) -> RuntimeError + '_ {
@@ -166,6 +176,7 @@ impl ContainerdRuntime {
     pub async fn connect(
         config: ContainerdConfig,
         client: Option<kube::Client>,
+        node_name: &str,
     ) -> Result<Self, RuntimeError> {
         let path = config
             .endpoint
@@ -191,6 +202,7 @@ impl ContainerdRuntime {
             version: format!("containerd://{version}"),
             pods: std::sync::Mutex::new(HashMap::new()),
             backoff: std::sync::Mutex::new(CrashBackoff::default()),
+            events: EventRecorder::new(client.clone(), node_name),
             volumes: volumes::VolumeSource::new(client),
             config,
         })
@@ -314,7 +326,7 @@ impl ContainerdRuntime {
         ctx: &SpecContext<'_>,
         log_path: Option<&Path>,
         labels: HashMap<String, String>,
-    ) -> Result<Option<LogCopier>, RuntimeError> {
+    ) -> Result<(Option<LogCopier>, serde_json::Value), RuntimeError> {
         let fail = |message: String| RuntimeError::Container {
             container: container.name.clone(),
             message,
@@ -416,7 +428,7 @@ impl ContainerdRuntime {
             self.remove_container(id).await;
             return Err(fail(format!("starting the task: {}", s.message())));
         }
-        Ok(copier)
+        Ok((copier, spec["process"].clone()))
     }
 
     /// The netns, CNI network and sandbox container of a pod; on failure
@@ -557,8 +569,29 @@ impl ContainerdRuntime {
             )
             .await
         {
-            Ok(i) => i,
+            Ok(i) => {
+                if !state.containers.contains_key(&container.name) && attempt == 0 {
+                    self.events
+                        .pod_event(
+                            pod,
+                            Some(&container.name),
+                            false,
+                            "Pulled",
+                            &format!(
+                                "Container image \"{}\" already present on machine",
+                                container.image.as_deref().unwrap_or_default()
+                            ),
+                        )
+                        .await;
+                }
+                i
+            }
             Err(e) => {
+                if state.waiting.get(&container.name).map(|w| w.0.as_str()) != Some(e.reason) {
+                    self.events
+                        .pod_event(pod, Some(&container.name), true, e.reason, &e.message)
+                        .await;
+                }
                 // A repeated failure is ImagePullBackOff, as upstream shows it.
                 let reason = match state.waiting.get(&container.name) {
                     Some((r, _)) if r == "ErrImagePull" || r == "ImagePullBackOff" => {
@@ -654,7 +687,7 @@ impl ContainerdRuntime {
             .run_container(&id, &image, container, &ctx, Some(&log_path), labels)
             .await
         {
-            Ok(logs) => {
+            Ok((logs, process)) => {
                 state.waiting.remove(&container.name);
                 state.containers.insert(
                     container.name.clone(),
@@ -663,11 +696,35 @@ impl ContainerdRuntime {
                         attempt,
                         image,
                         started_at: Timestamp::now(),
+                        started_instant: Instant::now(),
+                        process,
+                        startup: ProbeState::default(),
+                        liveness: ProbeState::default(),
+                        readiness: ProbeState::default(),
                         exited: None,
                         last_state,
                         logs,
                     },
                 );
+                let c = &container.name;
+                self.events
+                    .pod_event(
+                        pod,
+                        Some(c),
+                        false,
+                        "Created",
+                        &format!("Created container: {c}"),
+                    )
+                    .await;
+                self.events
+                    .pod_event(
+                        pod,
+                        Some(c),
+                        false,
+                        "Started",
+                        &format!("Started container {c}"),
+                    )
+                    .await;
             }
             Err(e) => {
                 tracing::warn!(pod = %name, container = %container.name, error = %e, "starting container");
@@ -717,7 +774,15 @@ impl ContainerdRuntime {
                 .await;
             return None;
         };
-        let code = self.refresh(record).await?;
+        let Some(code) = self.refresh(record).await else {
+            if !state.killed {
+                let ip = state.ip.clone();
+                if let Some(record) = state.containers.get_mut(&container.name) {
+                    self.run_probes(pod, container, record, ip.as_deref()).await;
+                }
+            }
+            return None;
+        };
         let should_restart = match restart {
             "Always" => true,
             "OnFailure" => code != 0,
@@ -734,6 +799,21 @@ impl ContainerdRuntime {
             .ok()
             .and_then(|b| b.remaining(&key, now));
         if in_backoff.is_some() {
+            if state.waiting.get(&container.name).map(|w| w.0.as_str()) != Some("CrashLoopBackOff")
+            {
+                self.events
+                    .pod_event(
+                        pod,
+                        Some(&container.name),
+                        true,
+                        "BackOff",
+                        &format!(
+                            "Back-off restarting failed container {} in pod {name}_{ns}({uid})",
+                            container.name
+                        ),
+                    )
+                    .await;
+            }
             let delay = self
                 .backoff
                 .lock()
@@ -815,8 +895,14 @@ impl ContainerdRuntime {
             state: state_now,
             last_state,
             restart_count,
-            started: running,
-            ready: running,
+            started: running
+                && (container.startup_probe.is_none()
+                    || record.is_some_and(|r| r.startup.result == Some(true))),
+            ready: running
+                && record.is_some_and(|r| {
+                    (container.startup_probe.is_none() || r.startup.result == Some(true))
+                        && (container.readiness_probe.is_none() || r.readiness.result == Some(true))
+                }),
         })
     }
 
@@ -852,6 +938,310 @@ impl ContainerdRuntime {
             if let Some(netns) = state.netns.take() {
                 self.release_network(&sandbox, &netns, &ns, &name, &uid)
                     .await;
+            }
+        }
+    }
+}
+
+/// Which probe of a container.
+#[derive(Clone, Copy, PartialEq)]
+enum ProbeKind {
+    Startup,
+    Liveness,
+    Readiness,
+}
+
+impl ProbeKind {
+    fn label(self) -> &'static str {
+        match self {
+            ProbeKind::Startup => "Startup",
+            ProbeKind::Liveness => "Liveness",
+            ProbeKind::Readiness => "Readiness",
+        }
+    }
+}
+
+impl ContainerdRuntime {
+    /// Runs a command in a running container (exec probes); returns the
+    /// exit code and the combined output, or None on timeout.
+    pub async fn exec_sync(
+        &self,
+        container_id: &str,
+        process: &serde_json::Value,
+        command: &[String],
+        limit: Duration,
+    ) -> Result<Option<(i32, String)>, RuntimeError> {
+        let exec_id = format!(
+            "probe-{}",
+            Timestamp::now().as_nanosecond() % 1_000_000_000_000
+        );
+        let fifo_dir = self.config.root_dir.join("fifo");
+        tokio::fs::create_dir_all(&fifo_dir)
+            .await
+            .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        let prefix = fifo_dir.join(format!("{container_id}-{exec_id}"));
+        let out_path = PathBuf::from(format!("{}-out", prefix.display()));
+        logs::mkfifo(&out_path).map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        let mut reader = tokio::net::unix::pipe::OpenOptions::new()
+            .read_write(true)
+            .open_receiver(&out_path)
+            .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
+        let mut spec = process.clone();
+        spec["args"] = serde_json::json!(command);
+        spec["terminal"] = serde_json::json!(false);
+        let spec_any = prost_types::Any {
+            type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
+            value: serde_json::to_vec(&spec)
+                .map_err(|e| RuntimeError::Unavailable(e.to_string()))?,
+        };
+        let mut tasks = TasksClient::new(self.channel.clone());
+        let out = out_path.display().to_string();
+        let started = async {
+            tasks
+                .exec(request(
+                    containerd_client::services::v1::ExecProcessRequest {
+                        container_id: container_id.into(),
+                        stdin: String::new(),
+                        stdout: out.clone(),
+                        stderr: out.clone(),
+                        terminal: false,
+                        spec: Some(spec_any),
+                        exec_id: exec_id.clone(),
+                    },
+                    NAMESPACE,
+                ))
+                .await?;
+            tasks
+                .start(request(
+                    StartRequest {
+                        container_id: container_id.into(),
+                        exec_id: exec_id.clone(),
+                    },
+                    NAMESPACE,
+                ))
+                .await
+        }
+        .await;
+        let result = match started {
+            Err(s) => Err(status_err("exec")(s)),
+            Ok(_) => {
+                let deadline = Instant::now() + limit;
+                let mut outcome = None;
+                while Instant::now() < deadline {
+                    let state = tasks
+                        .get(request(
+                            GetRequest {
+                                container_id: container_id.into(),
+                                exec_id: exec_id.clone(),
+                            },
+                            NAMESPACE,
+                        ))
+                        .await
+                        .ok()
+                        .and_then(|r| r.into_inner().process);
+                    if let Some(p) = state
+                        && p.status == TaskStatus::Stopped as i32
+                    {
+                        outcome = Some(p.exit_status as i32);
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                if outcome.is_none() {
+                    let _ = tasks
+                        .kill(request(
+                            KillRequest {
+                                container_id: container_id.into(),
+                                exec_id: exec_id.clone(),
+                                signal: SIGKILL,
+                                all: false,
+                            },
+                            NAMESPACE,
+                        ))
+                        .await;
+                }
+                let mut output = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_millis(50), reader.read(&mut buf)).await
+                {
+                    if n == 0 || output.len() > 64 * 1024 {
+                        break;
+                    }
+                    output.extend_from_slice(&buf[..n]);
+                }
+                Ok(outcome.map(|code| (code, String::from_utf8_lossy(&output).into_owned())))
+            }
+        };
+        let _ = tasks
+            .delete_process(request(
+                containerd_client::services::v1::DeleteProcessRequest {
+                    container_id: container_id.into(),
+                    exec_id,
+                },
+                NAMESPACE,
+            ))
+            .await;
+        let _ = std::fs::remove_file(&out_path);
+        result
+    }
+
+    async fn run_probe(
+        &self,
+        probe: &k8s_openapi::api::core::v1::Probe,
+        container: &Container,
+        record: &ContainerRecord,
+        pod_ip: Option<&str>,
+    ) -> Outcome {
+        let limit = probe::timeout(probe);
+        let host = pod_ip.unwrap_or("127.0.0.1");
+        if let Some(http) = &probe.http_get {
+            let Some(port) = probe::resolve_port(&http.port, container) else {
+                return Outcome::Failure(format!("invalid port {:?}", http.port));
+            };
+            if http.scheme.as_deref() == Some("HTTPS") {
+                return Outcome::Failure("HTTPS probes are not supported by this kubelet".into());
+            }
+            let headers: Vec<(String, String)> = http
+                .http_headers
+                .iter()
+                .flatten()
+                .map(|h| (h.name.clone(), h.value.clone()))
+                .collect();
+            let host = http
+                .host
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .unwrap_or(host);
+            let path = http
+                .path
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .unwrap_or("/");
+            return probe::http_get(host, port, path, &headers, limit).await;
+        }
+        if let Some(tcp) = &probe.tcp_socket {
+            let Some(port) = probe::resolve_port(&tcp.port, container) else {
+                return Outcome::Failure(format!("invalid port {:?}", tcp.port));
+            };
+            let host = tcp
+                .host
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .unwrap_or(host);
+            return probe::tcp_socket(host, port, limit).await;
+        }
+        if let Some(exec) = &probe.exec {
+            let command = exec.command.clone().unwrap_or_default();
+            return match self
+                .exec_sync(&record.id, &record.process, &command, limit)
+                .await
+            {
+                Ok(Some((0, _))) => Outcome::Success,
+                Ok(Some((code, output))) => Outcome::Failure(if output.trim().is_empty() {
+                    format!("command {command:?} exited with {code}")
+                } else {
+                    output.trim_end().to_string()
+                }),
+                Ok(None) => Outcome::Failure(format!(
+                    "command timed out: \"{}\" timed out after {}s",
+                    command.join(" "),
+                    limit.as_secs()
+                )),
+                Err(e) => Outcome::Failure(e.to_string()),
+            };
+        }
+        Outcome::Success
+    }
+
+    /// Runs the container's due probes; a failed startup or liveness probe
+    /// kills the container (it then restarts per restartPolicy).
+    async fn run_probes(
+        &self,
+        pod: &Pod,
+        container: &Container,
+        record: &mut ContainerRecord,
+        pod_ip: Option<&str>,
+    ) {
+        let now = Instant::now();
+        let started_ok = container.startup_probe.is_none() || record.startup.result == Some(true);
+        let kinds: Vec<(ProbeKind, &k8s_openapi::api::core::v1::Probe)> = if started_ok {
+            [
+                (ProbeKind::Liveness, container.liveness_probe.as_ref()),
+                (ProbeKind::Readiness, container.readiness_probe.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(k, p)| p.map(|p| (k, p)))
+            .collect()
+        } else {
+            container
+                .startup_probe
+                .as_ref()
+                .map(|p| vec![(ProbeKind::Startup, p)])
+                .unwrap_or_default()
+        };
+        for (kind, p) in kinds {
+            let state = match kind {
+                ProbeKind::Startup => &record.startup,
+                ProbeKind::Liveness => &record.liveness,
+                ProbeKind::Readiness => &record.readiness,
+            };
+            if !state.due(p, record.started_instant, now) {
+                continue;
+            }
+            let outcome = self.run_probe(p, container, record, pod_ip).await;
+            let ok = outcome == Outcome::Success;
+            if let Outcome::Failure(message) = &outcome {
+                self.events
+                    .pod_event(
+                        pod,
+                        Some(&container.name),
+                        true,
+                        "Unhealthy",
+                        &format!("{} probe failed: {message}", kind.label()),
+                    )
+                    .await;
+            }
+            let state = match kind {
+                ProbeKind::Startup => &mut record.startup,
+                ProbeKind::Liveness => &mut record.liveness,
+                ProbeKind::Readiness => &mut record.readiness,
+            };
+            let flipped = state.record(p, ok, Instant::now());
+            if flipped == Some(false) && kind != ProbeKind::Readiness {
+                let c = &container.name;
+                let what = if kind == ProbeKind::Liveness {
+                    "liveness"
+                } else {
+                    "startup"
+                };
+                self.events
+                    .pod_event(
+                        pod,
+                        Some(c),
+                        false,
+                        "Killing",
+                        &format!("Container {c} failed {what} probe, will be restarted"),
+                    )
+                    .await;
+                let grace = p
+                    .termination_grace_period_seconds
+                    .or_else(|| {
+                        pod.spec
+                            .as_ref()
+                            .and_then(|s| s.termination_grace_period_seconds)
+                    })
+                    .unwrap_or(30)
+                    .max(2) as u64;
+                self.kill_task(&record.id, SIGTERM).await;
+                if !self
+                    .wait_stopped(&record.id, Duration::from_secs(grace))
+                    .await
+                {
+                    self.kill_task(&record.id, SIGKILL).await;
+                    self.wait_stopped(&record.id, Duration::from_secs(5)).await;
+                }
+                return;
             }
         }
     }
