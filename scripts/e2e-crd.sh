@@ -55,6 +55,9 @@ spec:
     storage: true
     subresources:
       status: {}
+      scale:
+        specReplicasPath: .spec.replicas
+        statusReplicasPath: .status.replicas
     additionalPrinterColumns:
     - name: Size
       type: string
@@ -89,6 +92,8 @@ spec:
             properties:
               phase:
                 type: string
+              replicas:
+                type: integer
 YAML
 cat >"$dir/ns.yaml" <<YAML
 apiVersion: v1
@@ -140,6 +145,9 @@ expect_fail "enum in the message" 'spec.size: Unsupported value: "huge": support
 expect_fail "minimum in the message" 'spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0' k -n "$ns" create -f "$dir/bad.yaml"
 expect "patch merge" 'gizmo.e2e.oxkube.io/alpha patched' k -n "$ns" patch gizmo alpha --type=merge -p '{"spec":{"replicas":2}}'
 expect "patched value" '^2$' k -n "$ns" get gizmo alpha -o 'jsonpath={.spec.replicas}'
+expect "scale subresource" 'gizmo.e2e.oxkube.io/beta scaled' k -n "$ns" scale gizmo beta --replicas=5
+expect "scaled value" '^5$' k -n "$ns" get gizmo beta -o 'jsonpath={.spec.replicas}'
+expect_fail "strategic merge patch refused" 'UnsupportedMediaType|unknown format' k -n "$ns" patch gizmo alpha --type=strategic -p '{"spec":{"replicas":4}}'
 expect "delete CRD" 'customresourcedefinition.apiextensions.k8s.io "gizmos.e2e.oxkube.io" deleted' k delete -f "$dir/crd.yaml" --wait --timeout=60s
 # kubectl may still hold the old discovery: either answer says it is gone.
 expect_fail "resource type is gone" "doesn't have a resource type \"gizmos\"|could not find the requested resource" k -n "$ns" get gizmos

@@ -71,6 +71,37 @@ async fn crd_lifecycle_and_serving() {
         .expect("example.com in aggregated discovery");
     assert_eq!(group["versions"][0]["resources"][0]["resource"], "widgets");
 
+    // OpenAPI v3 (index and group/version document) and v2 carry the schema.
+    let (code, index) = raw(&h.client, "GET", "/openapi/v3", None, None, None).await;
+    assert_eq!(code, 200);
+    let url = index["paths"]["apis/example.com/v1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        url.starts_with("/openapi/v3/apis/example.com/v1?hash="),
+        "{index}"
+    );
+    let (code, doc) = raw(&h.client, "GET", &url, None, None, None).await;
+    assert_eq!(code, 200);
+    let def = &doc["components"]["schemas"]["com.example.v1.Widget"];
+    assert_eq!(
+        def["x-kubernetes-group-version-kind"],
+        json!([{"group": "example.com", "kind": "Widget", "version": "v1"}])
+    );
+    assert_eq!(
+        def["properties"]["spec"]["properties"]["size"]["enum"],
+        json!(["tiny", "small", "large"])
+    );
+    assert!(
+        doc["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}/scale"]
+            .is_object()
+    );
+    let (code, v2) = raw(&h.client, "GET", "/openapi/v2", None, None, None).await;
+    assert_eq!(code, 200);
+    assert!(v2["definitions"]["com.example.v1.WidgetList"].is_object());
+    assert!(v2["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets"].is_object());
+
     // Create: defaults applied, unknown fields pruned, status dropped.
     let widgets = api(
         &h.client,
