@@ -83,6 +83,7 @@ pub async fn start_containerd(
     config: KubeletConfig,
     containerd: crate::runtime::containerd::ContainerdConfig,
 ) -> Result<RunningKubelet> {
+    let logs_dir = containerd.pod_logs_dir.clone();
     let runtime = crate::runtime::containerd::ContainerdRuntime::connect(
         containerd,
         Some(client.clone()),
@@ -90,5 +91,16 @@ pub async fn start_containerd(
     )
     .await?;
     let identity = NodeIdentity::of_host(&config, &runtime.version())?;
-    start(client, config, identity, Arc::new(runtime)).await
+    let api = crate::api::ApiConfig {
+        bind: std::net::SocketAddr::from(([0, 0, 0, 0], config.port)),
+        pod_logs_dir: logs_dir,
+        tls: config.tls.clone(),
+        node_name: identity.name.clone(),
+        node_ip: identity.internal_ip.clone(),
+    };
+    let (addr, api_task) = crate::api::serve(api).await?;
+    tracing::info!(%addr, "kubelet API serving");
+    let mut running = start(client, config, identity, Arc::new(runtime)).await?;
+    running.tasks.push(api_task);
+    Ok(running)
 }

@@ -57,6 +57,9 @@ pub struct KubeletConfig {
     pub pod_resync_period: Duration,
     /// Labels added to the Node at registration (`--node-labels`).
     pub node_labels: Vec<(String, String)>,
+    /// `--tls-cert-file`/`--tls-private-key-file` of the kubelet API
+    /// (None: a self-signed certificate is made at start).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl KubeletConfig {
@@ -74,6 +77,7 @@ impl KubeletConfig {
             node_lease_duration_seconds: 40,
             pod_resync_period: Duration::from_secs(10),
             node_labels: Vec::new(),
+            tls: None,
         }
     }
 

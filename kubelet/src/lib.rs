@@ -14,6 +14,7 @@
 //! - `agent`: one node agent put together.
 
 pub mod agent;
+pub mod api;
 pub mod client;
 pub mod cni;
 pub mod config;

@@ -68,6 +68,11 @@ pub struct KubeletArgs {
     /// With --runtime=simulated: how many simulated nodes to run.
     #[arg(long, default_value_t = 1)]
     pub simulated_nodes: u32,
+    /// Serving certificate of the kubelet API (default: self-signed).
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub node: NodeFlags,
 }
@@ -139,7 +144,11 @@ pub async fn start(args: &KubeletArgs) -> anyhow::Result<Vec<kubelet::RunningKub
         .node_name
         .clone()
         .unwrap_or_else(kubelet::host::hostname);
-    let config = args.node.config(name, args.runtime)?;
+    let mut config = args.node.config(name, args.runtime)?;
+    config.tls = args
+        .tls_cert_file
+        .clone()
+        .zip(args.tls_private_key_file.clone());
     let client = kubelet::client::from_kubeconfig(&args.kubeconfig).await?;
     match args.runtime {
         RuntimeKind::Simulated => {
@@ -188,6 +197,8 @@ pub async fn spawn_in_server(
         node_name: Some(name),
         runtime: RuntimeKind::Containerd,
         simulated_nodes: 1,
+        tls_cert_file: None,
+        tls_private_key_file: None,
         node: flags.clone(),
     };
     let mut nodes = start(&args).await?;

@@ -4,6 +4,7 @@
 //! request into a `Ctx` and dispatches.
 
 mod binding;
+mod node_proxy;
 mod patch;
 mod read;
 mod review;
@@ -135,6 +136,12 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
         Some("binding") if ctx.res.has_subresource("binding") => {
             return match ctx.info.verb {
                 "create" => binding::create(&ctx).await,
+                _ => Err(method_not_allowed()),
+            };
+        }
+        Some("log") if ctx.res.info.kind == "Pod" && ctx.res.info.group.is_empty() => {
+            return match ctx.info.verb {
+                "get" => node_proxy::pod_log(&ctx).await,
                 _ => Err(method_not_allowed()),
             };
         }
