@@ -1,7 +1,13 @@
-//! The Raft log and vote in their own RocksDB database (`DIR/raft`): column
-//! family `log` holds entries keyed by index (u64 big-endian), `state`
-//! holds the vote, the committed log id and the last purged log id. Every
-//! append and vote is fsynced before openraft is told.
+//! The Raft log and vote in their own RocksDB database (`DIR/raft-log`):
+//! column family `log` holds entries keyed by index (u64 big-endian),
+//! `state` holds the vote, the committed log id and the last purged log id.
+//!
+//! Appends are group-committed: `append` writes the entries at once (so
+//! they are readable) without waiting for the disk, and hands openraft's
+//! callback to a flusher thread, which fsyncs the WAL once for everything
+//! written so far and only then reports those entries durable. Votes,
+//! truncation and purges are fsynced in place; the committed index is a
+//! hint openraft may lose, written without waiting.
 
 use std::fmt::Debug;
 use std::ops::RangeBounds;
@@ -38,16 +44,42 @@ fn write_err(e: impl ToString) -> StorageError {
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
+    flusher: std::sync::mpsc::Sender<LogFlushed<TypeConfig>>,
+}
+
+/// Fsyncs the WAL for every waiting append, then tells openraft.
+fn flush_loop(db: Arc<DB>, rx: std::sync::mpsc::Receiver<LogFlushed<TypeConfig>>) {
+    while let Ok(first) = rx.recv() {
+        let mut waiting = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            waiting.push(more);
+        }
+        let synced = db.flush_wal(true);
+        for callback in waiting {
+            let result = match &synced {
+                Ok(()) => Ok(()),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            callback.log_io_completed(result);
+        }
+    }
 }
 
 impl LogStore {
-    pub fn open(dir: &Path) -> Result<Self, rocksdb::Error> {
+    /// Opens (or creates) the log in `dir` and starts its flusher thread.
+    pub fn open(dir: &Path) -> Result<Self, String> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         let cfs = [CF_LOG, CF_STATE].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, dir, cfs)?;
-        Ok(LogStore { db: Arc::new(db) })
+        let db = Arc::new(DB::open_cf_descriptors(&opts, dir, cfs).map_err(|e| e.into_string())?);
+        let (flusher, rx) = std::sync::mpsc::channel();
+        let flush_db = db.clone();
+        std::thread::Builder::new()
+            .name("raft-log-flush".to_string())
+            .spawn(move || flush_loop(flush_db, rx))
+            .map_err(|e| format!("spawn log flusher: {e}"))?;
+        Ok(LogStore { db, flusher })
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StorageError> {
@@ -149,7 +181,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.put_state(KEY_COMMITTED, &committed)
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_STATE)?,
+            KEY_COMMITTED,
+            encode(&committed).map_err(write_err)?,
+        );
+        self.db.write(batch).map_err(write_err)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
@@ -174,25 +212,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 encode(&entry).map_err(write_err)?,
             );
         }
-        let db = self.db.clone();
-        // The fsync runs off the runtime's threads.
-        let written = tokio::task::spawn_blocking(move || {
-            let mut opts = WriteOptions::default();
-            opts.set_sync(true);
-            db.write_opt(batch, &opts)
-        })
-        .await
-        .map_err(write_err)?;
-        match written {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(write_err(e))
-            }
-        }
+        // Visible to readers now; durable once the flusher has synced.
+        self.db.write(batch).map_err(write_err)?;
+        self.flusher
+            .send(callback)
+            .map_err(|_| write_err("log flusher stopped"))?;
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {

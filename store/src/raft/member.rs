@@ -81,7 +81,7 @@ pub enum StartError {
     #[error("opening the store: {0}")]
     Store(#[from] StoreError),
     #[error("opening the raft log: {0}")]
-    Log(#[from] rocksdb::Error),
+    Log(String),
     #[error("raft: {0}")]
     Raft(String),
 }
@@ -98,6 +98,20 @@ pub struct RaftMember {
     lease_seq: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     node: PeerNode,
+    reads: ReadRounds,
+}
+
+/// Coalesces read-index requests on the leader: one confirmation round (a
+/// heartbeat to a quorum) answers every request that arrived before the
+/// round started; requests arriving during a round wait for the next one.
+#[derive(Default)]
+struct ReadRounds {
+    /// Requests so far (each takes a ticket).
+    requested: AtomicU64,
+    /// One round at a time.
+    round: tokio::sync::Mutex<()>,
+    /// The last finished round: the highest ticket it covers, its index.
+    done: Mutex<(u64, u64)>,
 }
 
 impl RaftMember {
@@ -128,7 +142,8 @@ impl RaftMember {
         engine_options.cluster_id = Some(cluster_id);
         engine_options.expire_leases = false;
         let engine = Engine::open(&config.data_dir, engine_options)?;
-        let log_store = LogStore::open(&config.data_dir.join("raft-log"))?;
+        let log_store =
+            LogStore::open(&config.data_dir.join("raft-log")).map_err(StartError::Log)?;
 
         let heartbeat = config.heartbeat.as_millis() as u64;
         let election = config.election_timeout.as_millis() as u64;
@@ -201,6 +216,7 @@ impl RaftMember {
             lease_seq: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
             node,
+            reads: ReadRounds::default(),
         });
         let tasks = vec![
             tokio::spawn(follow_metrics(Arc::downgrade(&member))),
@@ -320,8 +336,12 @@ impl RaftMember {
         match client.call(Method::Forward, data, timeout).await {
             Ok(answer) => decode::<Result<ForwardResponse, ForwardError>>(&answer)
                 .map_err(|e| StoreError::Backend(e.to_string()))?,
-            // The leader could not be reached: nothing was done there.
-            Err(status) if status.code() == tonic::Code::Unavailable => {
+            // The leader could not be connected to: nothing was done there.
+            // (A connection that broke mid-call leaves the outcome unknown.)
+            Err(status)
+                if status.code() == tonic::Code::Unavailable
+                    && status.message().contains("connect") =>
+            {
                 tracing::debug!(leader = %format!("{leader:x}"), %status, "leader unreachable");
                 Err(ForwardError::NotLeader(None))
             }
@@ -346,16 +366,7 @@ impl RaftMember {
                 Ok(resp) => Ok(ForwardResponse::Write(resp.data)),
                 Err(err) => Err(write_error(err)),
             },
-            ForwardRequest::ReadIndex => match self.raft.ensure_linearizable().await {
-                Ok(log_id) => Ok(ForwardResponse::ReadIndex(log_id.map_or(0, |l| l.index))),
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                    Err(ForwardError::NotLeader(f.leader_id))
-                }
-                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
-                    Err(ForwardError::NotLeader(None))
-                }
-                Err(RaftError::Fatal(f)) => Err(StoreError::Backend(f.to_string()).into()),
-            },
+            ForwardRequest::ReadIndex => self.read_index().await.map(ForwardResponse::ReadIndex),
             ForwardRequest::KeepAlive(id) => Ok(ForwardResponse::KeepAlive(
                 self.engine.lease_keep_alive(id).await?,
             )),
@@ -379,6 +390,31 @@ impl RaftMember {
                 Ok(ForwardResponse::Changed)
             }
         }
+    }
+
+    /// The leader's read index: the commit index once a quorum confirmed
+    /// this member still leads (openraft's `ensure_linearizable`), shared by
+    /// the requests that arrived before the confirmation started.
+    async fn read_index(&self) -> Result<u64, ForwardError> {
+        let ticket = self.reads.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let _round = self.reads.round.lock().await;
+        let (covered, index) = *self.reads.done.lock().unwrap_or_else(|e| e.into_inner());
+        if covered >= ticket {
+            return Ok(index);
+        }
+        let covering = self.reads.requested.load(Ordering::SeqCst);
+        let index = match self.raft.ensure_linearizable().await {
+            Ok(log_id) => log_id.map_or(0, |l| l.index),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                return Err(ForwardError::NotLeader(f.leader_id));
+            }
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                return Err(ForwardError::NotLeader(None));
+            }
+            Err(RaftError::Fatal(f)) => return Err(StoreError::Backend(f.to_string()).into()),
+        };
+        *self.reads.done.lock().unwrap_or_else(|e| e.into_inner()) = (covering, index);
+        Ok(index)
     }
 
     async fn add_member(
