@@ -135,7 +135,7 @@ expect "create namespace" "namespace/$ns created" k create -f "$dir/ns.yaml"
 expect "get before create" 'No resources found' k -n "$ns" get gizmos
 expect "create custom resources" 'gizmo.e2e.oxkube.io/beta created' k -n "$ns" create -f "$dir/gizmos.yaml"
 expect "get by short name shows printer columns" 'NAME +SIZE +REPLICAS +AGE' k -n "$ns" get gz
-expect "printer column values (default applied)" 'alpha +small +1 ' k -n "$ns" get gz
+expect "printer column values (default applied, age)" 'alpha +small +1 +[0-9]+[smhd]' k -n "$ns" get gz
 expect "printer column values" 'beta +large +3 ' k -n "$ns" get gizmo beta
 expect "get all includes the category" 'gizmo.e2e.oxkube.io/alpha' k -n "$ns" get all
 expect "explain the kind" 'A Gizmo is a small thing' k explain gizmos
@@ -143,6 +143,12 @@ expect "explain kind.spec" 'size.*<string>.*-required-' k explain gizmo.spec
 expect_fail "invalid object refused with upstream's message" 'The Gizmo "bad" is invalid' k -n "$ns" create -f "$dir/bad.yaml"
 expect_fail "enum in the message" 'spec.size: Unsupported value: "huge": supported values: "small", "large"' k -n "$ns" create -f "$dir/bad.yaml"
 expect_fail "minimum in the message" 'spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0' k -n "$ns" create -f "$dir/bad.yaml"
+# Client-side apply of a custom resource: kubectl must send a JSON merge
+# patch (the OpenAPI of custom resources offers no strategic merge patch).
+sed 's/size: small/size: large/' "$dir/gizmos.yaml" >"$dir/gizmos-changed.yaml"
+expect "apply custom resources" 'gizmo.e2e.oxkube.io/alpha (created|configured|unchanged)' k -n "$ns" apply -f "$dir/gizmos.yaml"
+expect "apply a changed custom resource" 'gizmo.e2e.oxkube.io/alpha configured' k -n "$ns" apply -f "$dir/gizmos-changed.yaml"
+expect "applied value" '^large$' k -n "$ns" get gizmo alpha -o 'jsonpath={.spec.size}'
 expect "patch merge" 'gizmo.e2e.oxkube.io/alpha patched' k -n "$ns" patch gizmo alpha --type=merge -p '{"spec":{"replicas":2}}'
 expect "patched value" '^2$' k -n "$ns" get gizmo alpha -o 'jsonpath={.spec.replicas}'
 expect "scale subresource" 'gizmo.e2e.oxkube.io/beta scaled' k -n "$ns" scale gizmo beta --replicas=5

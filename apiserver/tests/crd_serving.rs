@@ -100,6 +100,16 @@ async fn crd_lifecycle_and_serving() {
     let (code, v2) = raw(&h.client, "GET", "/openapi/v2", None, None, None).await;
     assert_eq!(code, 200);
     assert!(v2["definitions"]["com.example.v1.WidgetList"].is_object());
+    // No strategic merge patch: kubectl's client-side apply then sends a
+    // JSON merge patch.
+    assert_eq!(
+        v2["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["patch"]["consumes"],
+        json!([
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/apply-patch+yaml"
+        ])
+    );
     assert!(v2["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets"].is_object());
 
     // Create: defaults applied, unknown fields pruned, status dropped.

@@ -55,29 +55,27 @@ fn columns(v: &CustomVersion) -> Vec<Column> {
     }]
 }
 
-/// The cell of one column: the value at its path, as its type prints.
-fn cell(col: &Column, obj: &Value) -> Value {
+/// The cell of one column, as upstream's CRD table convertor computes it:
+/// the first value at its path if it has the column's type (integers from
+/// whole numbers, `date` strings as an age like `5m`), else null.
+fn cell(col: &Column, obj: &Value, now: DateTime<Utc>) -> Value {
     let found = jsonpath::eval(obj, &col.json_path);
     let Some(first) = found.first() else {
         return Value::Null;
     };
-    if found.len() > 1 {
-        let parts: Vec<String> = found.iter().map(|v| plain(v)).collect();
-        return json!(parts.join(","));
-    }
     match (col.type_.as_str(), first) {
-        ("integer" | "number", Value::Number(_)) => (*first).clone(),
+        ("integer", Value::Number(n)) => match n.as_i64() {
+            Some(i) => json!(i),
+            None => n.as_f64().map(|f| json!(f as i64)).unwrap_or(Value::Null),
+        },
+        ("number", Value::Number(_)) => (*first).clone(),
         ("boolean", Value::Bool(_)) => (*first).clone(),
-        ("date" | "string", Value::String(_)) => (*first).clone(),
-        (_, Value::Object(_) | Value::Array(_)) => json!(first.to_string()),
-        (_, other) => json!(plain(other)),
-    }
-}
-
-fn plain(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        ("string", Value::String(_)) => (*first).clone(),
+        ("date", Value::String(s)) => match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(t) => json!(crate::printers::human_duration(now - t.with_timezone(&Utc))),
+            Err(_) => json!("<invalid>"),
+        },
+        _ => Value::Null,
     }
 }
 
@@ -99,7 +97,7 @@ pub fn table(
     objects: &[Value],
     list_meta: Value,
     include: IncludeObject,
-    _now: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Value {
     let cols = columns(v);
     let mut defs = vec![json!({
@@ -116,7 +114,7 @@ pub fn table(
         .iter()
         .map(|obj| {
             let mut cells = vec![json!(crate::meta::name(obj))];
-            cells.extend(cols.iter().map(|c| cell(c, obj)));
+            cells.extend(cols.iter().map(|c| cell(c, obj, now)));
             json!({"cells": cells, "object": row_object(obj, include)})
         })
         .collect();
@@ -139,4 +137,38 @@ pub fn table(
         "columnDefinitions": defs,
         "rows": rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_follow_the_column_type() {
+        let now = chrono::DateTime::parse_from_rfc3339("2025-06-01T12:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let obj = json!({"metadata": {"creationTimestamp": "2025-06-01T11:55:00Z"},
+            "spec": {"n": 3.0, "s": "x", "b": true, "l": [1, 2]}});
+        let col = |t: &str, p: &str| Column {
+            name: "c".into(),
+            type_: t.into(),
+            format: String::new(),
+            description: String::new(),
+            priority: 0,
+            json_path: p.into(),
+        };
+        assert_eq!(
+            cell(&col("date", ".metadata.creationTimestamp"), &obj, now),
+            json!("5m")
+        );
+        assert_eq!(cell(&col("integer", ".spec.n"), &obj, now), json!(3));
+        assert_eq!(cell(&col("string", ".spec.s"), &obj, now), json!("x"));
+        assert_eq!(cell(&col("string", ".spec.b"), &obj, now), Value::Null);
+        assert_eq!(cell(&col("integer", ".spec.l[*]"), &obj, now), json!(1));
+        assert_eq!(
+            cell(&col("string", ".spec.missing"), &obj, now),
+            Value::Null
+        );
+    }
 }

@@ -19,6 +19,13 @@ pub(crate) const PATCH_TYPES: &[&str] = &[
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 ];
+/// Custom resources have no strategic merge patch (kubectl then sends a
+/// JSON merge patch for client-side apply).
+pub(crate) const CUSTOM_PATCH_TYPES: &[&str] = &[
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+];
 const PRODUCES: &[&str] = &["application/json", "application/yaml"];
 const PRODUCES_LIST: &[&str] = &[
     "application/json",
@@ -388,6 +395,8 @@ pub(crate) fn prefix(group: &str, version: &str) -> String {
 
 struct Ctx<'a> {
     info: &'a ResourceInfo,
+    /// A custom resource (no strategic merge patch).
+    custom: bool,
     gv: String,
     tag: String,
     kind_def: Option<String>,
@@ -431,7 +440,11 @@ fn op(method: &'static str, id: String, action: &'static str, description: Strin
 }
 
 /// Every path item of one resource. Kinds without a definition get none.
-pub(crate) fn resource_paths(info: &ResourceInfo, defs: &Definitions) -> Vec<PathItem> {
+pub(crate) fn resource_paths(
+    info: &ResourceInfo,
+    custom: bool,
+    defs: &Definitions,
+) -> Vec<PathItem> {
     let kind_def = defs
         .name_of(info.group, info.version, info.kind)
         .map(str::to_string);
@@ -443,6 +456,7 @@ pub(crate) fn resource_paths(info: &ResourceInfo, defs: &Definitions) -> Vec<Pat
         .map(str::to_string);
     let cx = Ctx {
         info,
+        custom,
         gv: format!("{}{}", group_camel(info.group), capitalize(info.version)),
         tag: tag(info.group, info.version),
         kind_def,
@@ -618,7 +632,12 @@ fn patch_op(cx: &Ctx, id: String, kind: &str, description: String, payload: Payl
     let mut o = op("patch", id, "patch", description);
     o.gvk = cx.gvk(kind);
     o.params = patch_params();
-    o.body = Some((Payload::Def(PATCH.into()), true, PATCH_TYPES.to_vec()));
+    let types = if cx.custom {
+        CUSTOM_PATCH_TYPES
+    } else {
+        PATCH_TYPES
+    };
+    o.body = Some((Payload::Def(PATCH.into()), true, types.to_vec()));
     o.responses = vec![(200, payload.clone()), (201, payload)];
     o
 }
