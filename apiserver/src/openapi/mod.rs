@@ -75,7 +75,11 @@ impl Documents {
             for version in versions {
                 let mut items = vec![paths::resources_path(group, version)];
                 for res in table.resources_in(group, version) {
-                    items.extend(paths::resource_paths(&res.info, res.custom.is_some(), &defs));
+                    items.extend(paths::resource_paths(
+                        &res.info,
+                        res.custom.is_some(),
+                        &defs,
+                    ));
                 }
                 let key = paths::prefix(group, version)
                     .trim_start_matches('/')
