@@ -640,3 +640,47 @@ async fn custom_resources_follow_their_schema() {
         "{status}"
     );
 }
+
+#[tokio::test]
+async fn status_apply_as_controllers_do() {
+    let h = harness().await;
+    let deploys: Api<Deployment> = Api::namespaced(h.client.clone(), "default");
+    deploys
+        .patch(
+            "ctl",
+            &PatchParams::apply("user"),
+            &Patch::Apply(deployment("ctl", 2)),
+        )
+        .await
+        .expect("apply");
+    let status = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ctl"},
+        "status": {"replicas": 2, "readyReplicas": 2},
+        // A controller's status apply cannot change the spec.
+        "spec": {"replicas": 9}
+    });
+    let got = deploys
+        .patch_status(
+            "ctl",
+            &PatchParams::apply("controller").force(),
+            &Patch::Apply(status),
+        )
+        .await
+        .expect("status apply");
+    assert_eq!(got.status.as_ref().and_then(|s| s.ready_replicas), Some(2));
+    assert_eq!(got.spec.as_ref().and_then(|s| s.replicas), Some(2));
+    let obj = serde_json::to_value(&got).expect("json");
+    let e = entry(&obj, "controller").expect("controller");
+    assert_eq!(e["operation"], "Apply");
+    assert_eq!(e["subresource"], "status");
+    assert_eq!(
+        e["fieldsV1"],
+        json!({"f:status": {"f:readyReplicas": {}, "f:replicas": {}}})
+    );
+    // The user's entry still owns spec.replicas.
+    assert!(
+        entry(&obj, "user").expect("user")["fieldsV1"]["f:spec"]
+            .get("f:replicas")
+            .is_some()
+    );
+}

@@ -207,7 +207,52 @@ impl Managed {
     pub fn drop_empty(&mut self) {
         self.entries.retain(|e| !e.set.is_empty());
     }
+
+    /// Keeps at most `max` Update entries: the oldest are merged, per API
+    /// version, into an `ancient-changes` entry (upstream's cap, 10).
+    pub fn cap_updaters(&mut self, max: usize) {
+        let mut updaters: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].operation == Operation::Update)
+            .collect();
+        if updaters.len() <= max {
+            return;
+        }
+        updaters.sort_by(|&a, &b| self.entries[a].time.cmp(&self.entries[b].time));
+        let mut count = updaters.len();
+        let mut first_of_version: Vec<(String, usize)> = Vec::new();
+        let mut removed = Vec::new();
+        for &i in &updaters {
+            if count <= max {
+                break;
+            }
+            let version = self.entries[i].api_version.clone();
+            match first_of_version.iter().find(|(v, _)| *v == version) {
+                Some(&(_, bucket)) => {
+                    let merged = self.entries[i].set.clone();
+                    let time = self.entries[i].time.clone();
+                    let b = &mut self.entries[bucket];
+                    b.manager = ANCIENT_CHANGES.to_string();
+                    b.subresource.clear();
+                    b.set.union_in_place(&merged);
+                    b.time = time;
+                    removed.push(i);
+                    count -= 1;
+                }
+                None => first_of_version.push((version, i)),
+            }
+        }
+        removed.sort_unstable();
+        for i in removed.into_iter().rev() {
+            self.entries.remove(i);
+        }
+    }
 }
+
+/// The manager the oldest Update entries are merged into.
+pub const ANCIENT_CHANGES: &str = "ancient-changes";
+
+/// Most Update entries an object keeps.
+pub const MAX_UPDATE_MANAGERS: usize = 10;
 
 /// The fields no manager owns (upstream's `stripMetaManager`): apiVersion,
 /// kind, metadata itself and its server-set fields.
@@ -260,6 +305,35 @@ mod tests {
             m.entries[1].display(),
             "\"a\" with subresource \"status\" using v1"
         );
+    }
+
+    #[test]
+    fn caps_update_managers() {
+        let mut m = Managed::default();
+        for i in 0..12 {
+            let mut set = Set::new();
+            set.insert(&[
+                PathElement::field("data"),
+                PathElement::field(&format!("k{i}")),
+            ]);
+            m.entries.push(Entry {
+                manager: format!("m{i:02}"),
+                operation: Operation::Update,
+                api_version: "v1".into(),
+                time: Some(format!("2024-01-01T00:00:{i:02}Z")),
+                subresource: String::new(),
+                set,
+            });
+        }
+        m.cap_updaters(MAX_UPDATE_MANAGERS);
+        assert_eq!(m.entries.len(), 10);
+        let ancient = m
+            .entries
+            .iter()
+            .find(|e| e.manager == ANCIENT_CHANGES)
+            .expect("ancient-changes");
+        assert_eq!(ancient.set.paths().len(), 3);
+        assert_eq!(ancient.time.as_deref(), Some("2024-01-01T00:00:02Z"));
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use serde_json::Value;
 
 use super::fieldpath::{Path, Set};
-use super::managed::{Entry, Managed, Operation, strip_set};
+use super::managed::{Entry, MAX_UPDATE_MANAGERS, Managed, Operation, strip_set};
 use super::merge::merge;
 use super::schema::{TypeId, TypeModel};
 use super::walk::{Comparison, WalkError, compare, field_set, prune};
@@ -91,6 +91,7 @@ pub fn update(
         entry.time = Some(scope.now.to_string());
     }
     managed.drop_empty();
+    managed.cap_updaters(MAX_UPDATE_MANAGERS);
     Ok(())
 }
 
