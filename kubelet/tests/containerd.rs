@@ -167,6 +167,42 @@ async fn pod_runs_with_ip_env_and_volumes() {
             "missing {expected:?} in log:\n{log}"
         );
     }
+    // The same log through the API server's pods/log and the kubelet API.
+    let tail = pods
+        .logs(
+            "envpod",
+            &kube::api::LogParams {
+                tail_lines: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("pods/log");
+    assert_eq!(tail, "MEM=64\n");
+    let all = pods
+        .logs("envpod", &Default::default())
+        .await
+        .expect("pods/log");
+    assert!(all.starts_with("PLAIN=plain-value\nCM=hello-cm\n"), "{all}");
+    match pods
+        .logs(
+            "envpod",
+            &kube::api::LogParams {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await
+    {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 400);
+            assert_eq!(
+                s.message,
+                "previous terminated container \"main\" in pod \"envpod\" not found"
+            );
+        }
+        other => panic!("previous logs of a first run: {other:?}"),
+    }
     pods.delete("envpod", &DeleteParams::default())
         .await
         .expect("delete");
