@@ -5,6 +5,8 @@
 //!
 //! - `replicaset`, `deployment`: workloads.
 //! - `garbage_collector`: ownerReferences, background/foreground/orphan.
+//! - `disruption`: PodDisruptionBudget status for `pods/eviction`.
+//! - `pod_gc`: pods bound to Nodes that no longer exist.
 //! - `namespace_defaults`: the `default` ServiceAccount and the
 //!   `kube-root-ca.crt` ConfigMap in every namespace.
 //! - `manager`: runs a chosen set (`--controllers`), `leader_election`: one
@@ -13,6 +15,7 @@
 //!   `events`, `error`.
 
 pub mod deployment;
+pub mod disruption;
 pub mod error;
 pub mod events;
 pub mod expectations;
@@ -21,6 +24,7 @@ pub mod leader_election;
 pub mod manager;
 pub mod namespace_defaults;
 pub mod objects;
+pub mod pod_gc;
 pub mod replicaset;
 
 pub use error::{Error, Result};

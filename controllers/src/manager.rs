@@ -10,10 +10,12 @@ use std::pin::Pin;
 use kube::Client;
 
 /// (name, alias) of every controller this crate has.
-pub const CONTROLLERS: [(&str, &str); 5] = [
+pub const CONTROLLERS: [(&str, &str); 7] = [
     ("replicaset-controller", "replicaset"),
     ("deployment-controller", "deployment"),
     ("garbage-collector-controller", "garbagecollector"),
+    ("disruption-controller", "disruption"),
+    ("pod-garbage-collector-controller", "podgc"),
     ("serviceaccount-controller", "serviceaccount"),
     (
         "root-ca-certificate-publisher-controller",
@@ -82,6 +84,8 @@ pub async fn run(client: Client, cfg: ManagerConfig) {
             "replicaset" => Box::pin(crate::replicaset::run(c)),
             "deployment" => Box::pin(crate::deployment::run(c)),
             "garbagecollector" => Box::pin(crate::garbage_collector::run(c)),
+            "disruption" => Box::pin(crate::disruption::run(c)),
+            "podgc" => Box::pin(crate::pod_gc::run(c)),
             "serviceaccount" => Box::pin(crate::namespace_defaults::run_service_accounts(c)),
             "root-ca-cert-publisher" => match &cfg.root_ca_pem {
                 Some(pem) => Box::pin(crate::namespace_defaults::run_root_ca_publisher(
