@@ -249,3 +249,39 @@ async fn namespaces_get_default_service_account_and_root_ca() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn pods_of_a_deleted_node_are_force_deleted() {
+    let h = common::start(&["podgc"]).await;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(h.client.clone());
+    nodes
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "gone"}})).expect("node"),
+        )
+        .await
+        .expect("node");
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    let bound: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "bound"},
+        "spec": {"nodeName": "gone", "containers": [{"name": "c", "image": "busybox"}]}
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &bound)
+        .await
+        .expect("pod");
+    // Without a kubelet a scheduled pod only gets marked for deletion.
+    pods.delete("bound", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let marked = pods.get("bound").await.expect("still there");
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    nodes
+        .delete("gone", &DeleteParams::default())
+        .await
+        .expect("delete node");
+    wait_for(40, "pod of the deleted node removed", || async {
+        pods.get_opt("bound").await.ok()?.is_none().then_some(())
+    })
+    .await;
+}
