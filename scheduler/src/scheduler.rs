@@ -15,13 +15,13 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, PodCondition};
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::cache::Cache;
+use crate::events::Events;
 use crate::fit_error;
 use crate::framework::{NodeInfo, PodInfo, Profile, Unfit};
 use crate::queue::Queue;
@@ -48,7 +48,7 @@ struct Shared {
     queue: Queue,
     pods: Store<Pod>,
     profile: Profile,
-    recorder: Recorder,
+    events: Events,
     next_start: AtomicUsize,
 }
 
@@ -86,12 +86,8 @@ fn fingerprint(pod: &Pod) -> u64 {
 /// Runs the scheduler until the process stops.
 pub async fn run(client: Client, config: SchedulerConfig) {
     let (pods, pod_writer) = reflector::store();
-    let reporter = Reporter {
-        controller: config.scheduler_name.clone(),
-        instance: None,
-    };
     let shared = Arc::new(Shared {
-        recorder: Recorder::new(client.clone(), reporter),
+        events: Events::new(client.clone(), &config.scheduler_name),
         client: client.clone(),
         config,
         cache: Mutex::new(Cache::default()),
@@ -351,9 +347,8 @@ async fn bind(shared: &Shared, key: &str, pod: &Pod, node: &str) {
             publish(
                 shared,
                 pod,
-                EventType::Normal,
+                false,
                 "Scheduled",
-                "Binding",
                 format!("Successfully assigned {ns}/{name} to {node}"),
             )
             .await;
@@ -369,9 +364,8 @@ async fn bind(shared: &Shared, key: &str, pod: &Pod, node: &str) {
             publish(
                 shared,
                 pod,
-                EventType::Warning,
+                true,
                 "FailedScheduling",
-                "Scheduling",
                 format!("Binding rejected: {e}"),
             )
             .await;
@@ -379,23 +373,12 @@ async fn bind(shared: &Shared, key: &str, pod: &Pod, node: &str) {
     }
 }
 
-async fn publish(
-    shared: &Shared,
-    pod: &Pod,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: String,
-) {
-    let ev = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: action.into(),
-        secondary: None,
-    };
-    if let Err(e) = shared.recorder.publish(&ev, &pod.object_ref(&())).await {
-        tracing::debug!(error = %e, "recording an event failed");
+async fn publish(shared: &Shared, pod: &Pod, warning: bool, reason: &str, note: String) {
+    let on = pod.object_ref(&());
+    if warning {
+        shared.events.warning(&on, reason, note).await
+    } else {
+        shared.events.normal(&on, reason, note).await
     }
 }
 
@@ -449,13 +432,5 @@ async fn record_failure(shared: &Shared, pod: &Pod, reason: &str, message: &str)
             tracing::debug!(error = %e, "updating PodScheduled failed");
         }
     }
-    publish(
-        shared,
-        pod,
-        EventType::Warning,
-        "FailedScheduling",
-        "Scheduling",
-        message.to_string(),
-    )
-    .await;
+    publish(shared, pod, true, "FailedScheduling", message.to_string()).await;
 }
