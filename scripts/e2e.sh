@@ -24,6 +24,7 @@ if command -v kubectl >/dev/null; then
   scripts/e2e-kubectl.sh || status=1
   scripts/e2e-ssa.sh || status=1
   scripts/e2e-crd.sh || status=1
+  scripts/e2e-node.sh "$bin" || status=1
   # Older and newer stock kubectl binaries, where the machine has them.
   for v in 1.32 1.33; do
     alt=/usr/lib/google-cloud-sdk/bin/kubectl.$v
