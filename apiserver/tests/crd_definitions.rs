@@ -71,6 +71,10 @@ async fn invalid_crds_are_refused_with_upstream_causes() {
             format!("{schema}.properties[spec].x-kubernetes-validations[0].rule"), "compilation failed".into()),
         ("printer column type", with(base(), "/spec/versions/0/additionalPrinterColumns", json!([{"name": "A", "type": "float", "jsonPath": ".spec.a"}])),
             "spec.versions[0].additionalPrinterColumns[0].type".into(), "Unsupported value: \"float\": supported values: \"boolean\", \"date\", \"integer\", \"number\", \"string\"".into()),
+        ("preserveUnknownFields", with(base(), "/spec/preserveUnknownFields", json!(true)),
+            "spec.preserveUnknownFields".into(), "Invalid value: true: cannot set to true, set x-kubernetes-preserve-unknown-fields to true in spec.versions[*].schema instead".into()),
+        ("default of the wrong type", with(base(), "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/a", json!({"type": "integer", "default": "x"})),
+            format!("{schema}.properties[spec].properties[a].default"), "must be of type integer: \"string\"".into()),
         ("webhook conversion without webhook", with(base(), "/spec/conversion", json!({"strategy": "Webhook"})),
             "spec.conversion.webhook".into(), "Required value: required when strategy is set to Webhook".into()),
     ];

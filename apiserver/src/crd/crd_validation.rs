@@ -82,6 +82,13 @@ pub fn validate(obj: &Value) -> Vec<Cause> {
             &["Cluster", "Namespaced"],
         )),
     }
+    if spec.preserve_unknown_fields == Some(true) {
+        out.push(invalid(
+            "spec.preserveUnknownFields",
+            &Value::Bool(true),
+            "cannot set to true, set x-kubernetes-preserve-unknown-fields to true in spec.versions[*].schema instead",
+        ));
+    }
     validate_names(&crd, &mut out);
     validate_versions(&crd, &mut out);
     validate_conversion(&crd, &mut out);
@@ -334,6 +341,13 @@ fn structural(s: &JSONSchemaProps, path: &str, root: bool, out: &mut Vec<Cause>)
             &format!("{path}.additionalProperties"),
             "additionalProperties and properties are mutual exclusive",
         ));
+    }
+    // A default must be valid for its own node (upstream validates it like
+    // a value of the field).
+    if let Some(d) = &s.default {
+        let mut causes = Vec::new();
+        schema::validate(s, &d.0, &format!("{path}.default"), &mut causes);
+        out.extend(causes);
     }
     if let Some(p) = &s.pattern
         && regex::Regex::new(p).is_err()
