@@ -28,9 +28,11 @@ async fn harness() -> Harness {
         .await
         .expect("start the API server");
     let kubeconfig = Kubeconfig::read_from(&server.kubeconfig).expect("read kubeconfig");
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .expect("client config");
+    // The tests look at 429s (evictions); kube retries them by default.
+    config.default_retry = false;
     let client = Client::try_from(config).expect("client");
     Harness {
         client,
@@ -806,4 +808,102 @@ async fn service_type_changes_take_and_give_back_node_ports() {
         .await
         .expect("the released port can be asked for");
     assert_eq!(node_port_of(&reused), Some(port));
+}
+
+#[tokio::test]
+async fn eviction_honours_the_disruption_budget() {
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use kube::api::EvictParams;
+    let h = harness().await;
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(h.client.clone(), "default");
+    for name in ["a", "b"] {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": "guarded"}},
+            "spec": {"nodeName": "node-a", "terminationGracePeriodSeconds": 0,
+                     "containers": [{"name": "c", "image": "busybox"}]}
+        }))
+        .expect("pod");
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .expect("create pod");
+        pods.patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}]}})),
+        )
+        .await
+        .expect("pod status");
+    }
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": "guard"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}
+    }))
+    .expect("pdb");
+    pdbs.create(&PostParams::default(), &pdb)
+        .await
+        .expect("create pdb");
+
+    // Status not yet observed by the disruption controller: refused.
+    let pending = api_error(
+        pods.evict("a", &EvictParams::default())
+            .await
+            .expect_err("unprocessed budget"),
+    );
+    assert_eq!(
+        (pending.code, pending.reason.as_str()),
+        (429, "TooManyRequests")
+    );
+    assert_eq!(
+        pending.message,
+        "Cannot evict pod as it would violate the pod's disruption budget."
+    );
+    let cause = &pending.details.expect("details").causes[0];
+    assert_eq!(cause.reason, "DisruptionBudget");
+    assert_eq!(
+        cause.message,
+        "The disruption budget guard is still being processed by the server."
+    );
+
+    // What the disruption controller would write: one disruption allowed.
+    pdbs.patch_status(
+        "guard",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"status": {"observedGeneration": 1, "currentHealthy": 2,
+            "desiredHealthy": 1, "expectedPods": 2, "disruptionsAllowed": 1}}),
+        ),
+    )
+    .await
+    .expect("pdb status");
+    pods.evict("a", &EvictParams::default())
+        .await
+        .expect("first eviction is allowed");
+    assert!(pods.get_opt("a").await.expect("get").is_none());
+    let after = pdbs.get_status("guard").await.expect("pdb");
+    let status = after.status.expect("status");
+    assert_eq!(status.disruptions_allowed, 0);
+    assert!(
+        status
+            .disrupted_pods
+            .expect("disruptedPods")
+            .contains_key("a")
+    );
+
+    let refused = api_error(
+        pods.evict("b", &EvictParams::default())
+            .await
+            .expect_err("no disruption left"),
+    );
+    assert_eq!(refused.code, 429);
+    assert_eq!(
+        refused.details.expect("details").causes[0].message,
+        "The disruption budget guard needs 1 healthy pods and has 2 currently"
+    );
+    assert!(
+        pods.get_opt("b").await.expect("get").is_some(),
+        "b survives"
+    );
 }

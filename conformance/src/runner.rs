@@ -50,12 +50,15 @@ async fn client_for(path: &std::path::Path) -> Result<Client, ConformanceError> 
             path: path.to_path_buf(),
             source,
         })?;
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .map_err(|source| ConformanceError::Kubeconfig {
             path: path.to_path_buf(),
             source,
         })?;
+    // Tests must see 429/503 answers (an eviction refused by a disruption
+    // budget is a 429), as client-go's callers do: no silent retries.
+    config.default_retry = false;
     Client::try_from(config).map_err(ConformanceError::Client)
 }
 

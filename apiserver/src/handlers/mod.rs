@@ -4,6 +4,7 @@
 //! request into a `Ctx` and dispatches.
 
 mod binding;
+mod eviction;
 mod node_proxy;
 mod patch;
 mod read;
@@ -130,6 +131,12 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
             return match ctx.info.verb {
                 "get" => scale::get(&ctx).await,
                 "update" | "patch" => scale::update(&ctx).await,
+                _ => Err(method_not_allowed()),
+            };
+        }
+        Some("eviction") if ctx.res.has_subresource("eviction") => {
+            return match ctx.info.verb {
+                "create" => eviction::create(&ctx).await,
                 _ => Err(method_not_allowed()),
             };
         }

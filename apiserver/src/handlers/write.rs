@@ -343,6 +343,12 @@ fn delete_options(ctx: &Ctx) -> ApiResult<DeleteOptions> {
     } else {
         ctx.body_json()?
     };
+    delete_options_from(ctx, &body)
+}
+
+/// DeleteOptions from a `DeleteOptions` object (the DELETE body, or an
+/// Eviction's `deleteOptions`) and the query parameters.
+pub(super) fn delete_options_from(ctx: &Ctx, body: &Value) -> ApiResult<DeleteOptions> {
     let mut opts = DeleteOptions {
         precondition_uid: body
             .pointer("/preconditions/uid")

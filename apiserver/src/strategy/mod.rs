@@ -23,6 +23,7 @@ pub mod service_alloc;
 mod workloads;
 
 pub use batch::parse_cron;
+pub(crate) use common::Selector;
 pub use service_alloc::{Reservation, ServiceAllocator, UpdateLedger};
 
 use serde_json::Value;

@@ -8,6 +8,7 @@ mod apps;
 mod auth;
 mod cli;
 mod crd;
+mod disruption;
 mod extra;
 mod instrumentation;
 mod network;
@@ -22,6 +23,7 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(apimachinery::tests());
     tests.extend(apply::tests());
     tests.extend(apps::tests());
+    tests.extend(disruption::tests());
     tests.extend(auth::tests());
     tests.extend(cli::tests());
     tests.extend(instrumentation::tests());
