@@ -131,3 +131,41 @@ async fn none_conversion_between_versions() {
     }
     panic!("objects are not written in the new storage version");
 }
+
+#[tokio::test]
+async fn versions_of_several_crds_in_one_group_are_ordered_by_priority() {
+    let h = harness().await;
+    for (plural, kind, versions) in [
+        ("alphas", "Alpha", vec![version("v1beta1", true, true)]),
+        ("gammas", "Gamma", vec![version("v2", true, true)]),
+        ("betas", "Beta", vec![version("v1", true, true)]),
+    ] {
+        install(
+            &h.client,
+            json!({
+                "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": format!("{plural}.order.example.com")},
+                "spec": {"group": "order.example.com", "scope": "Namespaced",
+                    "names": {"plural": plural, "kind": kind}, "versions": versions}
+            }),
+        )
+        .await;
+    }
+    let (_, group) = raw(
+        &h.client,
+        "GET",
+        "/apis/order.example.com",
+        None,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(group["preferredVersion"]["version"], "v2");
+    let versions: Vec<&str> = group["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["version"].as_str())
+        .collect();
+    assert_eq!(versions, vec!["v2", "v1", "v1beta1"]);
+}

@@ -318,11 +318,19 @@ async fn reconcile(
     )
     .unwrap_or_default();
     if key != last_key {
+        // Custom groups after the built-in ones, alphabetically (upstream
+        // gives every CRD group the same priority), versions by priority.
         let mut table = ResourceTable::builtin();
-        for crd in &served {
+        let mut by_group: Vec<&&CustomResourceDefinition> = served.iter().collect();
+        by_group.sort_by(|a, b| a.spec.group.cmp(&b.spec.group));
+        for crd in &by_group {
             for row in model::rows(crd) {
                 table.insert_resource(row);
             }
+        }
+        let groups: BTreeSet<&str> = served.iter().map(|c| c.spec.group.as_str()).collect();
+        for group in groups {
+            table.sort_versions(group, model::version_order);
         }
         state.set_table(Arc::new(table));
         info!(

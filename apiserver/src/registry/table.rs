@@ -184,6 +184,14 @@ impl ResourceTable {
         self.by_path.insert(key, Arc::new(resource));
     }
 
+    /// Reorders the versions of `group` (custom resource groups: several
+    /// CRDs may add versions to one group, and the first is the preferred).
+    pub fn sort_versions(&mut self, group: &str, order: impl Fn(&str, &str) -> std::cmp::Ordering) {
+        if let Some(versions) = self.groups.get_mut(group) {
+            versions.sort_by(|a, b| order(a, b));
+        }
+    }
+
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<Resource>> {
         self.by_path
             .get(&(group.to_string(), version.to_string(), plural.to_string()))
