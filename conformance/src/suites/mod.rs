@@ -3,7 +3,6 @@
 use crate::framework::TestCase;
 
 mod apimachinery;
-mod apply;
 mod apps;
 mod auth;
 mod cli;
@@ -21,7 +20,6 @@ mod storage;
 pub fn all() -> Vec<TestCase> {
     let mut tests = Vec::new();
     tests.extend(apimachinery::tests());
-    tests.extend(apply::tests());
     tests.extend(apps::tests());
     tests.extend(disruption::tests());
     tests.extend(auth::tests());
