@@ -22,6 +22,7 @@ fi
 status=0
 if command -v kubectl >/dev/null; then
   scripts/e2e-kubectl.sh || status=1
+  OXKUBE="$bin" scripts/e2e-workloads.sh || status=1
   scripts/e2e-ssa.sh || status=1
   scripts/e2e-crd.sh || status=1
   scripts/e2e-node.sh "$bin" || status=1
