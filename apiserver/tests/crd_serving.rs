@@ -300,6 +300,17 @@ async fn crd_lifecycle_and_serving() {
         .expect("range");
     assert_eq!(kv.kvs.len(), 1);
 
+    // A watch of the custom resources ends when their CRD is being deleted,
+    // as upstream tears the storage down (DELETED events of the cleanup may
+    // or may not come first).
+    let watch_widgets = api(&h.client, "example.com", "v1", "Widget", "widgets", None);
+    let mut events = Box::pin(
+        watch_widgets
+            .watch(&kube::api::WatchParams::default(), "0")
+            .await
+            .expect("watch"),
+    );
+
     // Deleting the CRD removes its objects, then the CRD and its routes.
     let crds: Api<CustomResourceDefinition> = Api::all(h.client.clone());
     crds.delete("widgets.example.com", &DeleteParams::default())
@@ -328,6 +339,17 @@ async fn crd_lifecycle_and_serving() {
         .await
         .expect("range");
     assert!(left.kvs.is_empty(), "custom resources left behind");
+    let mut deleted = 0;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(ev) = futures::StreamExt::next(&mut events).await {
+            if let Ok(kube::api::WatchEvent::Deleted(_)) = ev {
+                deleted += 1;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the watch did not end with the CRD");
+    assert!(deleted <= 2, "more DELETED events than objects");
     for _ in 0..100 {
         let (code, _) = raw(
             &h.client,

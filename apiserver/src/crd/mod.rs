@@ -33,4 +33,34 @@ pub mod strategy;
 pub mod webhook;
 
 pub use model::CustomVersion;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::registry::Resource;
+use crate::state::ApiState;
+
+/// Resolves once `res` (a custom resource row) is no longer served as it
+/// was: its CRD changed, is being deleted or is gone. Watches of custom
+/// resources end then, as upstream tears down a CRD's storage on change.
+/// Never resolves for built-in rows.
+pub async fn until_definition_changes(state: Arc<ApiState>, res: Arc<Resource>) {
+    let Some(mine) = res.custom.clone() else {
+        return std::future::pending().await;
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let current = state
+            .table()
+            .get(res.info.group, res.info.version, res.info.plural);
+        let same = current
+            .as_ref()
+            .and_then(|r| r.custom.as_ref())
+            .is_some_and(|c| c.same_definition(&mine));
+        if !same {
+            return;
+        }
+    }
+}
 pub use strategy::{CLEANUP_FINALIZER, CrdStrategy, CustomResourceStrategy};

@@ -56,6 +56,10 @@ pub struct CustomVersion {
     pub webhook: Option<Result<Arc<WebhookConverter>, String>>,
     /// The CRD is being deleted: no new objects (upstream answers 405).
     pub terminating: bool,
+    /// The CRD this row was built from (uid and generation): a row of
+    /// another CRD object or generation means the resource changed.
+    pub crd_uid: String,
+    pub crd_generation: i64,
 }
 
 impl CustomVersion {
@@ -104,6 +108,14 @@ impl CustomVersion {
     /// An object of this version as stored (in the storage version).
     pub fn to_storage(&self, obj: Value) -> ApiResult<Value> {
         self.convert(obj, &self.storage_version)
+    }
+
+    /// Whether `other` was built from the same CRD state (same object,
+    /// same generation, same deletion state).
+    pub fn same_definition(&self, other: &CustomVersion) -> bool {
+        self.crd_uid == other.crd_uid
+            && self.crd_generation == other.crd_generation
+            && self.terminating == other.terminating
     }
 
     /// Refuses creating objects while the CRD is being deleted, with
@@ -230,6 +242,8 @@ pub fn rows(crd: &CustomResourceDefinition) -> Vec<Resource> {
                 selectable: intern::list(&selectable),
                 webhook: webhook.clone(),
                 terminating: crd.metadata.deletion_timestamp.is_some(),
+                crd_uid: crd.metadata.uid.clone().unwrap_or_default(),
+                crd_generation: crd.metadata.generation.unwrap_or(0),
             });
             let info = ResourceInfo {
                 group,

@@ -139,8 +139,14 @@ pub async fn watch(ctx: &Ctx) -> ApiResult<Response> {
         encoder,
         tx,
     };
+    // A custom resource's watch also ends when its CRD changes or goes.
+    let definition_changed =
+        crate::crd::until_definition_changes(ctx.state.clone(), ctx.res.clone());
     tokio::spawn(async move {
-        let _ = tokio::time::timeout(timeout, job.run()).await;
+        tokio::select! {
+            _ = tokio::time::timeout(timeout, job.run()) => {}
+            _ = definition_changed => {}
+        }
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut resp = Response::new(body);
