@@ -254,14 +254,10 @@ pub const ANCIENT_CHANGES: &str = "ancient-changes";
 /// Most Update entries an object keeps.
 pub const MAX_UPDATE_MANAGERS: usize = 10;
 
-/// The fields no manager owns (upstream's `stripMetaManager`): apiVersion,
-/// kind, metadata itself and its server-set fields.
-pub fn strip_set() -> Set {
-    let mut s = Set::new();
-    s.insert(&[PathElement::field("apiVersion")]);
-    s.insert(&[PathElement::field("kind")]);
-    s.insert(&[PathElement::field("metadata")]);
-    for f in [
+/// Removes the fields no manager owns (upstream's `stripMetaManager`):
+/// apiVersion, kind, metadata itself and its server-set fields.
+pub fn strip(set: &mut Set) {
+    const META: &[&str] = &[
         "name",
         "namespace",
         "creationTimestamp",
@@ -271,10 +267,19 @@ pub fn strip_set() -> Set {
         "generation",
         "managedFields",
         "resourceVersion",
-    ] {
-        s.insert(&[PathElement::field("metadata"), PathElement::field(f)]);
+    ];
+    for f in ["apiVersion", "kind", "metadata"] {
+        set.members.remove(&PathElement::Field(f.to_string()));
     }
-    s
+    let metadata = PathElement::Field("metadata".to_string());
+    if let Some(m) = set.children.get_mut(&metadata) {
+        for f in META {
+            m.members.remove(&PathElement::Field((*f).to_string()));
+        }
+        if m.is_empty() {
+            set.children.remove(&metadata);
+        }
+    }
 }
 
 #[cfg(test)]

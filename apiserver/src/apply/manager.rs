@@ -18,7 +18,7 @@
 use serde_json::Value;
 
 use super::fieldpath::{Path, Set};
-use super::managed::{Entry, MAX_UPDATE_MANAGERS, Managed, Operation, strip_set};
+use super::managed::{Entry, MAX_UPDATE_MANAGERS, Managed, Operation, strip};
 use super::merge::merge;
 use super::schema::{TypeId, TypeModel};
 use super::walk::{Comparison, WalkError, compare, field_set, prune};
@@ -72,11 +72,24 @@ pub fn update(
     if c.is_same() {
         return Ok(());
     }
-    let changed = c.added.union(&c.modified);
+    let Comparison {
+        added: mut changed,
+        modified,
+        removed,
+    } = c;
+    changed.union_in_place(&modified);
     for e in &mut managed.entries {
-        e.set = e.set.difference(&changed).difference(&c.removed);
+        e.set = e.set.difference(&changed);
+        if !removed.is_empty() {
+            e.set = e.set.difference(&removed);
+        }
     }
-    let gained = changed.difference(&c.removed).difference(&strip_set());
+    let mut gained = if removed.is_empty() {
+        changed
+    } else {
+        changed.difference(&removed)
+    };
+    strip(&mut gained);
     if !gained.is_empty() {
         let like = Entry {
             manager: manager.to_string(),
@@ -87,7 +100,11 @@ pub fn update(
             set: Set::new(),
         };
         let entry = managed.entry_mut(&like);
-        entry.set.union_in_place(&gained);
+        if entry.set.is_empty() {
+            entry.set = gained;
+        } else {
+            entry.set.union_in_place(&gained);
+        }
         entry.time = Some(scope.now.to_string());
     }
     managed.drop_empty();
@@ -161,7 +178,8 @@ pub fn apply(
     }
     let entry = managed.entry_mut(&like);
     let first = entry.time.is_none();
-    entry.set = applied.difference(&strip_set());
+    entry.set = applied;
+    strip(&mut entry.set);
     entry.api_version = scope.api_version.to_string();
     if first || !c.is_same() {
         entry.time = Some(scope.now.to_string());

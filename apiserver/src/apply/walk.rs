@@ -2,6 +2,8 @@
 //! ([`field_set`]), what changed between two objects ([`compare`]), and the
 //! removal of fields a manager stopped applying ([`prune`]).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::{Map, Value};
 
 use super::fieldpath::{PathElement, Set};
@@ -252,45 +254,65 @@ fn compare_children(
     old: &Value,
     new: &Value,
     path: &mut Vec<PathElement>,
-    c: &mut Comparison,
+    out: &mut Comparison,
 ) -> Result<(), WalkError> {
-    let old_children = children(model, ty, old, path)?;
+    let old_children: BTreeMap<PathElement, &Value> =
+        children(model, ty, old, path)?.into_iter().collect();
     let new_children = children(model, ty, new, path)?;
-    for (pe, nv) in &new_children {
-        let cty = child_type(model, ty, pe);
+    let mut seen = BTreeSet::new();
+    for (pe, nv) in new_children {
+        let cty = child_type(model, ty, &pe);
         path.push(pe.clone());
-        match old_children.iter().find(|(o, _)| o == pe) {
-            Some((_, ov)) => {
+        match old_children.get(&pe) {
+            Some(ov) => {
                 if is_leaf(model, cty, nv) || is_leaf(model, cty, ov) {
-                    if ov != nv {
-                        c.modified.insert(path);
+                    if *ov != nv {
+                        out.modified.members.insert(pe.clone());
                     }
                 } else {
-                    compare_children(model, cty, ov, nv, path, c)?;
+                    let mut sub = Comparison::default();
+                    compare_children(model, cty, ov, nv, path, &mut sub)?;
+                    attach(&mut out.added, &pe, sub.added);
+                    attach(&mut out.modified, &pe, sub.modified);
+                    attach(&mut out.removed, &pe, sub.removed);
                 }
             }
             None => {
                 if whole_is_member(model, cty, nv) || is_list_item(model, ty) {
-                    c.added.insert(path);
+                    out.added.members.insert(pe.clone());
                 }
                 let sub = added_nodes(model, cty, nv, path)?;
-                add_below(&mut c.added, path, &sub);
+                attach(&mut out.added, &pe, sub);
             }
         }
         path.pop();
+        seen.insert(pe);
     }
-    for (pe, ov) in &old_children {
-        if new_children.iter().any(|(n, _)| n == pe) {
+    for (pe, ov) in old_children {
+        if seen.contains(&pe) {
             continue;
         }
-        let cty = child_type(model, ty, pe);
+        let cty = child_type(model, ty, &pe);
         path.push(pe.clone());
-        c.removed.insert(path);
         let sub = all_nodes(model, cty, ov, path)?;
-        add_below(&mut c.removed, path, &sub);
         path.pop();
+        out.removed.members.insert(pe.clone());
+        attach(&mut out.removed, &pe, sub);
     }
     Ok(())
+}
+
+/// Puts a non-empty child set under `pe`.
+fn attach(set: &mut Set, pe: &PathElement, child: Set) {
+    if child.is_empty() {
+        return;
+    }
+    match set.children.get_mut(pe) {
+        Some(existing) => existing.union_in_place(&child),
+        None => {
+            set.children.insert(pe.clone(), child);
+        }
+    }
 }
 
 fn is_list_item(model: &TypeModel, parent: Option<TypeId>) -> bool {
@@ -340,18 +362,6 @@ fn added_nodes(
         }
     }
     Ok(out)
-}
-
-/// Adds `sub` (relative paths) below `prefix`.
-fn add_below(set: &mut Set, prefix: &[PathElement], sub: &Set) {
-    if sub.is_empty() {
-        return;
-    }
-    let mut node = set;
-    for pe in prefix {
-        node = node.children.entry(pe.clone()).or_default();
-    }
-    node.union_in_place(sub);
 }
 
 /// Removes from `value` every child that `last` holds (as a member, or as a
