@@ -7,6 +7,7 @@
 //! - `garbage_collector`: ownerReferences, background/foreground/orphan.
 //! - `disruption`: PodDisruptionBudget status for `pods/eviction`.
 //! - `pod_gc`: pods bound to Nodes that no longer exist.
+//! - `resource_quota`: ResourceQuota `status.hard`/`status.used`.
 //! - `namespace_defaults`: the `default` ServiceAccount and the
 //!   `kube-root-ca.crt` ConfigMap in every namespace.
 //! - `manager`: runs a chosen set (`--controllers`), `leader_election`: one
@@ -26,6 +27,7 @@ pub mod namespace_defaults;
 pub mod objects;
 pub mod pod_gc;
 pub mod replicaset;
+pub mod resource_quota;
 
 pub use error::{Error, Result};
 pub use manager::{ManagerConfig, run as run_manager};

@@ -10,13 +10,14 @@ use std::pin::Pin;
 use kube::Client;
 
 /// (name, alias) of every controller this crate has.
-pub const CONTROLLERS: [(&str, &str); 7] = [
+pub const CONTROLLERS: [(&str, &str); 8] = [
     ("replicaset-controller", "replicaset"),
     ("deployment-controller", "deployment"),
     ("garbage-collector-controller", "garbagecollector"),
     ("disruption-controller", "disruption"),
     ("pod-garbage-collector-controller", "podgc"),
     ("serviceaccount-controller", "serviceaccount"),
+    ("resourcequota-controller", "resourcequota"),
     (
         "root-ca-certificate-publisher-controller",
         "root-ca-cert-publisher",
@@ -86,6 +87,7 @@ pub async fn run(client: Client, cfg: ManagerConfig) {
             "garbagecollector" => Box::pin(crate::garbage_collector::run(c)),
             "disruption" => Box::pin(crate::disruption::run(c)),
             "podgc" => Box::pin(crate::pod_gc::run(c)),
+            "resourcequota" => Box::pin(crate::resource_quota::run(c)),
             "serviceaccount" => Box::pin(crate::namespace_defaults::run_service_accounts(c)),
             "root-ca-cert-publisher" => match &cfg.root_ca_pem {
                 Some(pem) => Box::pin(crate::namespace_defaults::run_root_ca_publisher(

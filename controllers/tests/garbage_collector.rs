@@ -285,3 +285,57 @@ async fn pods_of_a_deleted_node_are_force_deleted() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn resource_quota_status_counts_objects_and_requests() {
+    let h = common::start(&["resourcequota"]).await;
+    let quotas: Api<k8s_openapi::api::core::v1::ResourceQuota> =
+        Api::namespaced(h.client.clone(), "default");
+    let quota = serde_json::from_value(json!({"metadata": {"name": "q"}, "spec": {"hard": {
+        "configmaps": "10", "count/configmaps": "10", "pods": "5", "requests.cpu": "2", "limits.memory": "1Gi"
+    }}}))
+    .expect("quota");
+    quotas
+        .create(&PostParams::default(), &quota)
+        .await
+        .expect("create quota");
+    let cms: Api<ConfigMap> = Api::namespaced(h.client.clone(), "default");
+    let base = wait_for(20, "initial usage", || async {
+        let used = quotas.get("q").await.ok()?.status?.used?;
+        used.get("configmaps")?.0.parse::<i64>().ok()
+    })
+    .await;
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "extra"}})).expect("cm"),
+    )
+    .await
+    .expect("cm");
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    for (name, cpu) in [("a", "500m"), ("b", "1")] {
+        let pod =
+            serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"containers": [{
+                "name": "c", "image": "busybox",
+                "resources": {"requests": {"cpu": cpu}, "limits": {"memory": "256Mi"}}
+            }]}}))
+            .expect("pod");
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .expect("pod");
+    }
+    let want_cm = (base + 1).to_string();
+    wait_for(20, "usage after creates", || async {
+        let status = quotas.get("q").await.ok()?.status?;
+        let used = status.used?;
+        let get = |k: &str| used.get(k).map(|q| q.0.clone()).unwrap_or_default();
+        let hard = status.hard?;
+        (get("configmaps") == want_cm
+            && get("count/configmaps") == want_cm
+            && get("pods") == "2"
+            && get("requests.cpu") == "1500m"
+            && get("limits.memory") == "512Mi"
+            && hard.get("pods").map(|q| q.0.as_str()) == Some("5"))
+        .then_some(())
+    })
+    .await;
+}
