@@ -14,8 +14,10 @@
 
 pub mod error;
 pub mod framework;
+pub mod images;
 pub mod known_gaps;
 pub mod kubectl;
+pub mod pod_runs;
 pub mod report;
 pub mod runner;
 pub mod suites;

@@ -18,7 +18,6 @@ use crate::{ensure, ensure_eq};
 const PDB: &str = "foo";
 const LABELS: &str = "foo=bar";
 const VIOLATION: &str = "Cannot evict pod as it would violate the pod's disruption budget.";
-const POD_IMAGE: &str = "registry.k8s.io/pause:3.10";
 
 pub fn tests() -> Vec<TestCase> {
     vec![
@@ -55,7 +54,7 @@ async fn create_pods(ctx: &Ctx, count: usize) -> TestResult {
     for i in 0..count {
         let pod: Pod = from_json(json!({
             "metadata": {"name": format!("pod-{i}"), "labels": {"foo": "bar"}},
-            "spec": {"containers": [{"name": "donothing", "image": POD_IMAGE}]}
+            "spec": {"containers": [crate::images::sleeper("donothing")]}
         }))?;
         ctx.api::<Pod>()
             .create(&PostParams::default(), &pod)
@@ -73,7 +72,7 @@ async fn create_replica_set(ctx: &Ctx, replicas: i32) -> TestResult {
             "selector": {"matchLabels": {"foo": "bar"}},
             "template": {
                 "metadata": {"labels": {"foo": "bar"}},
-                "spec": {"containers": [{"name": "donothing", "image": POD_IMAGE}]}
+                "spec": {"containers": [crate::images::sleeper("donothing")]}
             }
         }
     }))?;

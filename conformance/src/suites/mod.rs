@@ -12,6 +12,7 @@ mod extra;
 mod instrumentation;
 mod network;
 mod node;
+mod node_pods;
 mod resource_apis;
 mod scheduling;
 mod storage;
@@ -27,6 +28,7 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(instrumentation::tests());
     tests.extend(network::tests());
     tests.extend(node::tests());
+    tests.extend(node_pods::tests());
     tests.extend(scheduling::tests());
     tests.extend(storage::tests());
     tests.extend(resource_apis::tests());

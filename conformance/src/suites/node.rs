@@ -606,7 +606,7 @@ async fn pod_host_ip(ctx: Ctx) -> TestResult {
     let api = ctx.api::<Pod>();
     let pod: Pod = from_json(json!({
         "metadata": {"name": "pod-hostip"},
-        "spec": {"containers": [{"name": "test", "image": "registry.k8s.io/pause:3.10"}]}
+        "spec": {"containers": [crate::images::sleeper("test")]}
     }))?;
     api.create(&PostParams::default(), &pod)
         .await
