@@ -91,7 +91,9 @@ pub async fn start_containerd(
     )
     .await?;
     let identity = NodeIdentity::of_host(&config, &runtime.version())?;
+    let runtime = Arc::new(runtime);
     let api = crate::api::ApiConfig {
+        streaming: Some(runtime.clone()),
         bind: std::net::SocketAddr::from(([0, 0, 0, 0], config.port)),
         pod_logs_dir: logs_dir,
         tls: config.tls.clone(),
@@ -100,7 +102,7 @@ pub async fn start_containerd(
     };
     let (addr, api_task) = crate::api::serve(api).await?;
     tracing::info!(%addr, "kubelet API serving");
-    let mut running = start(client, config, identity, Arc::new(runtime)).await?;
+    let mut running = start(client, config, identity, runtime).await?;
     running.tasks.push(api_task);
     Ok(running)
 }

@@ -319,6 +319,49 @@ async fn pods_reach_each_other_and_stop_gracefully() {
     )
     .await;
 
+    // kubectl exec's path: WebSocket through the API server to the kubelet.
+    let mut attached = pods
+        .exec(
+            "client",
+            vec![
+                "sh",
+                "-c",
+                &format!("wget -qO- http://{web_ip}:8080/; echo oops >&2; exit 3"),
+            ],
+            &kube::api::AttachParams::default().stdout(true).stderr(true),
+        )
+        .await
+        .expect("exec");
+    let mut out = String::new();
+    let mut err = String::new();
+    let mut stdout = attached.stdout().expect("stdout");
+    let mut stderr = attached.stderr().expect("stderr");
+    let status = attached.take_status().expect("status");
+    use tokio::io::AsyncReadExt;
+    let (a, b) = tokio::join!(
+        stdout.read_to_string(&mut out),
+        stderr.read_to_string(&mut err)
+    );
+    a.expect("read stdout");
+    b.expect("read stderr");
+    let status = status.await.expect("exec status");
+    assert_eq!(out, "page-from-web\n");
+    assert_eq!(err, "oops\n");
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("NonZeroExitCode"),
+        "{status:?}"
+    );
+    let cause = status
+        .details
+        .and_then(|d| d.causes)
+        .and_then(|c| c.into_iter().next())
+        .expect("exit code cause");
+    assert_eq!(
+        (cause.reason.as_deref(), cause.message.as_deref()),
+        (Some("ExitCode"), Some("3"))
+    );
+
     // Graceful deletion: a finalizer keeps the object so the final status
     // stays visible. One container exits on SIGTERM, one ignores it and is
     // killed after the 2 s grace period.

@@ -89,6 +89,9 @@ pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
 
 /// Entry point for every `/api/...` and `/apis/...` resource path.
 pub async fn resource(State(state): State<Arc<ApiState>>, req: Request) -> Response {
+    if node_proxy::is_streaming(&req) {
+        return node_proxy::stream(state, req).await;
+    }
     match dispatch(state, req).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),

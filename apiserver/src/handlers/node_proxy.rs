@@ -258,3 +258,219 @@ async fn proxy_get(host: &str, port: u16, path: &str) -> ApiResult<Response> {
         .body(Body::from_stream(first.chain(more)))
         .map_err(|e| ApiError::internal(e.to_string()))
 }
+
+/// Whether `req` is a streaming pod subresource (exec, attach,
+/// portforward) asking for a WebSocket upgrade, which `stream` proxies.
+pub fn is_streaming(req: &axum::extract::Request) -> bool {
+    let path = req.uri().path();
+    let upgrade = req
+        .headers()
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    upgrade
+        && path.starts_with("/api/v1/namespaces/")
+        && ["/exec", "/attach", "/portforward"]
+            .iter()
+            .any(|s| path.ends_with(s))
+}
+
+/// Proxies a WebSocket exec/attach/portforward to the pod's kubelet: the
+/// upgrade request goes to the kubelet, its 101 comes back, then bytes
+/// are copied both ways (the frames are not looked at).
+pub async fn stream(state: Arc<crate::state::ApiState>, req: axum::extract::Request) -> Response {
+    match stream_inner(state, req).await {
+        Ok(r) => r,
+        Err(e) => axum::response::IntoResponse::into_response(e),
+    }
+}
+
+async fn stream_inner(
+    state: Arc<crate::state::ApiState>,
+    mut req: axum::extract::Request,
+) -> ApiResult<Response> {
+    let path = req.uri().path().to_string();
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // api v1 namespaces {ns} pods {name} {sub}
+    let [_, _, _, ns, "pods", name, sub] = parts.as_slice() else {
+        return Err(ApiError::path_not_found());
+    };
+    let (ns, name, sub) = (ns.to_string(), name.to_string(), sub.to_string());
+    let table = state.table();
+    let pods = table
+        .get("", "v1", "pods")
+        .ok_or_else(ApiError::path_not_found)?;
+    let pod = state.store.get(&pods, Some(&ns), &name).await?;
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let params = super::parse_query(Some(&query));
+    let node_name = pod["spec"]["nodeName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if node_name.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "pod {name} does not have a host assigned"
+        )));
+    }
+    let containers: Vec<String> = pod["spec"]["containers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let target = if sub == "portforward" {
+        String::new()
+    } else {
+        let container = match params.get("container").filter(|c| !c.is_empty()) {
+            Some(c) if containers.contains(c) => c.clone(),
+            Some(c) => {
+                return Err(ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )));
+            }
+            None if containers.len() == 1 => containers[0].clone(),
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    containers.join(" ")
+                )));
+            }
+        };
+        format!("/{container}")
+    };
+    let kubelet_sub = match sub.as_str() {
+        "exec" => "exec",
+        "attach" => "attach",
+        _ => "portForward",
+    };
+    let nodes = table
+        .get("", "v1", "nodes")
+        .ok_or_else(ApiError::path_not_found)?;
+    let node = state.store.get(&nodes, None, &node_name).await?;
+    let (host, port) = kubelet_address(&node).ok_or_else(|| {
+        ApiError::internal(format!(
+            "node {node_name} has no address to reach its kubelet"
+        ))
+    })?;
+    let mut head = format!(
+        "GET /{kubelet_sub}/{ns}/{name}{target}{}{query} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n",
+        if query.is_empty() { "" } else { "?" }
+    );
+    for h in [
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-protocol",
+    ] {
+        for v in req.headers().get_all(h) {
+            if let Ok(v) = v.to_str() {
+                head.push_str(&format!("{h}: {v}\r\n"));
+            }
+        }
+    }
+    head.push_str("\r\n");
+    let mut tls = connect_kubelet(&host, port).await?;
+    tls.write_all(head.as_bytes())
+        .await
+        .map_err(|e| unreachable_kubelet(&host, port, e))?;
+    let (status, headers, rest) = read_head(&mut tls, &host, port).await?;
+    if status != 101 {
+        let mut body = rest;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tls.read_to_end(&mut body),
+        )
+        .await;
+        let message = String::from_utf8_lossy(&body).trim().to_string();
+        let reason = match status {
+            400 => "BadRequest",
+            404 => "NotFound",
+            _ => "InternalError",
+        };
+        return Err(ApiError::new(status, reason, message));
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let mut client = hyper_util::rt::TokioIo::new(upgraded);
+        if !rest.is_empty() && client.write_all(&rest).await.is_err() {
+            return;
+        }
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut tls).await;
+    });
+    let mut resp = Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(http::header::CONNECTION, "Upgrade")
+        .header(http::header::UPGRADE, "websocket");
+    for (k, v) in headers {
+        if k.starts_with("sec-websocket-") {
+            resp = resp.header(k, v);
+        }
+    }
+    resp.body(Body::empty())
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+async fn connect_kubelet(
+    host: &str,
+    port: u16,
+) -> ApiResult<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyKubeletCert(provider)))
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| unreachable_kubelet(host, port, e))?;
+    let server_name =
+        ServerName::try_from(host.to_string()).map_err(|e| unreachable_kubelet(host, port, e))?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| unreachable_kubelet(host, port, e))
+}
+
+/// Reads a response head: (status, lower-cased headers, bytes after it).
+async fn read_head(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    host: &str,
+    port: u16,
+) -> ApiResult<(u16, Vec<(String, String)>, Vec<u8>)> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        let n = tls
+            .read(&mut buf)
+            .await
+            .map_err(|e| unreachable_kubelet(host, port, e))?;
+        if n == 0 {
+            return Err(unreachable_kubelet(host, port, "connection closed"));
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(pos) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos + 4;
+        }
+        if head.len() > 64 * 1024 {
+            return Err(unreachable_kubelet(host, port, "response head too large"));
+        }
+    };
+    let rest = head.split_off(end);
+    let text = String::from_utf8_lossy(&head).to_string();
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(502);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok((status, headers, rest))
+}

@@ -4,9 +4,12 @@
 //! (`--tls-cert-file`/`--tls-private-key-file`) or a self-signed one made
 //! at start (the API server does not verify kubelet certificates unless
 //! told to, like upstream without `--kubelet-certificate-authority`).
-//! exec, attach and port-forward are not served yet.
+//! `/exec` streams over WebSocket (`exec.rs`); attach and port-forward are
+//! not served yet.
 
+pub mod exec;
 pub mod logs;
+pub mod streaming;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,7 +30,7 @@ use self::logs::LogOptions;
 use crate::error::{KubeletError, Result};
 
 /// What the API serves from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiConfig {
     pub bind: SocketAddr,
     pub pod_logs_dir: PathBuf,
@@ -35,6 +38,8 @@ pub struct ApiConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub node_name: String,
     pub node_ip: String,
+    /// The runtime behind `/exec` (None: not served).
+    pub streaming: Option<Arc<dyn streaming::StreamingRuntime>>,
 }
 
 fn text(status: StatusCode, message: String) -> Response {
@@ -148,6 +153,10 @@ pub fn router(cfg: Arc<ApiConfig>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/containerLogs/{ns}/{pod}/{container}", get(container_logs))
+        .route(
+            "/exec/{ns}/{pod}/{container}",
+            get(exec::handle).post(exec::handle),
+        )
         .with_state(cfg)
 }
 
@@ -208,7 +217,7 @@ pub async fn serve(cfg: ApiConfig) -> Result<(SocketAddr, tokio::task::JoinHandl
                 let _ = hyper_util::server::conn::auto::Builder::new(
                     hyper_util::rt::TokioExecutor::new(),
                 )
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
             });
         }

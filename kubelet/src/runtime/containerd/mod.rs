@@ -116,6 +116,8 @@ struct PodState {
     /// Restart counts of containers whose record was dropped.
     restarts: HashMap<String, i32>,
     killed: bool,
+    /// (namespace, name) of the pod, for the kubelet API.
+    pod_name: (String, String),
 }
 
 pub struct ContainerdRuntime {
@@ -1248,6 +1250,197 @@ impl ContainerdRuntime {
 }
 
 #[async_trait]
+impl crate::api::streaming::StreamingRuntime for ContainerdRuntime {
+    async fn exec(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        command: Vec<String>,
+        tty: bool,
+        stdin: bool,
+    ) -> Result<crate::api::streaming::ExecSession, (u16, String)> {
+        let states: Vec<Arc<Mutex<PodState>>> = self
+            .pods
+            .lock()
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default();
+        let mut found = None;
+        for st in states {
+            let st = st.lock().await;
+            if st.pod_name.0 == ns && st.pod_name.1 == pod {
+                found = Some(
+                    st.containers
+                        .get(container)
+                        .filter(|r| r.exited.is_none())
+                        .map(|r| (r.id.clone(), r.process.clone())),
+                );
+                break;
+            }
+        }
+        let (id, process) = match found {
+            None => return Err((404, format!("pod {ns}/{pod} not found on this node"))),
+            Some(None) => {
+                return Err((
+                    400,
+                    format!("container {container} is not running in pod {pod}"),
+                ));
+            }
+            Some(Some(c)) => c,
+        };
+        let fail = |e: String| (500, e);
+        let exec_id = format!(
+            "exec-{}",
+            Timestamp::now().as_nanosecond() % 1_000_000_000_000
+        );
+        let fifo_dir = self.config.root_dir.join("fifo");
+        tokio::fs::create_dir_all(&fifo_dir)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let path = |s: &str| PathBuf::from(format!("{}/{id}-{exec_id}-{s}", fifo_dir.display()));
+        let (in_path, out_path, err_path) = (path("in"), path("out"), path("err"));
+        let open_rx = |p: &Path| {
+            logs::mkfifo(p)?;
+            tokio::net::unix::pipe::OpenOptions::new()
+                .read_write(true)
+                .open_receiver(p)
+        };
+        let stdout = open_rx(&out_path).map_err(|e| fail(e.to_string()))?;
+        let stderr = if tty {
+            None
+        } else {
+            Some(open_rx(&err_path).map_err(|e| fail(e.to_string()))?)
+        };
+        let stdin_tx = if stdin {
+            logs::mkfifo(&in_path).map_err(|e| fail(e.to_string()))?;
+            Some(
+                tokio::net::unix::pipe::OpenOptions::new()
+                    .read_write(true)
+                    .open_sender(&in_path)
+                    .map_err(|e| fail(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let mut spec = process;
+        spec["args"] = serde_json::json!(command);
+        spec["terminal"] = serde_json::json!(tty);
+        let spec_any = prost_types::Any {
+            type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
+            value: serde_json::to_vec(&spec).map_err(|e| fail(e.to_string()))?,
+        };
+        let mut tasks = TasksClient::new(self.channel.clone());
+        tasks
+            .exec(request(
+                containerd_client::services::v1::ExecProcessRequest {
+                    container_id: id.clone(),
+                    stdin: if stdin {
+                        in_path.display().to_string()
+                    } else {
+                        String::new()
+                    },
+                    stdout: out_path.display().to_string(),
+                    stderr: if tty {
+                        String::new()
+                    } else {
+                        err_path.display().to_string()
+                    },
+                    terminal: tty,
+                    spec: Some(spec_any),
+                    exec_id: exec_id.clone(),
+                },
+                NAMESPACE,
+            ))
+            .await
+            .map_err(|s| fail(s.message().to_string()))?;
+        if let Err(s) = tasks
+            .start(request(
+                StartRequest {
+                    container_id: id.clone(),
+                    exec_id: exec_id.clone(),
+                },
+                NAMESPACE,
+            ))
+            .await
+        {
+            // An executable that does not exist fails here, like runc's.
+            let _ = tasks
+                .delete_process(request(
+                    containerd_client::services::v1::DeleteProcessRequest {
+                        container_id: id.clone(),
+                        exec_id: exec_id.clone(),
+                    },
+                    NAMESPACE,
+                ))
+                .await;
+            return Err((500, s.message().to_string()));
+        }
+        let (exit_tx, exit_rx) = tokio::sync::oneshot::channel();
+        let (resize_tx, mut resize_rx) = tokio::sync::mpsc::channel::<(u32, u32)>(4);
+        let channel = self.channel.clone();
+        tokio::spawn(async move {
+            let mut tasks = TasksClient::new(channel);
+            let code = loop {
+                tokio::select! {
+                    Some((width, height)) = resize_rx.recv() => {
+                        let _ = tasks
+                            .resize_pty(request(
+                                containerd_client::services::v1::ResizePtyRequest {
+                                    container_id: id.clone(),
+                                    exec_id: exec_id.clone(),
+                                    width,
+                                    height,
+                                },
+                                NAMESPACE,
+                            ))
+                            .await;
+                    }
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                        let state = tasks
+                            .get(request(
+                                GetRequest {
+                                    container_id: id.clone(),
+                                    exec_id: exec_id.clone(),
+                                },
+                                NAMESPACE,
+                            ))
+                            .await;
+                        match state.map(|r| r.into_inner().process) {
+                            Ok(Some(p)) if p.status == TaskStatus::Stopped as i32 => break p.exit_status as i32,
+                            Ok(Some(_)) => {}
+                            _ => break 137,
+                        }
+                    }
+                }
+            };
+            // Let the output drain before the exit is reported.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = exit_tx.send(code);
+            let _ = tasks
+                .delete_process(request(
+                    containerd_client::services::v1::DeleteProcessRequest {
+                        container_id: id.clone(),
+                        exec_id: exec_id.clone(),
+                    },
+                    NAMESPACE,
+                ))
+                .await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            for p in [in_path, out_path, err_path] {
+                let _ = std::fs::remove_file(p);
+            }
+        });
+        Ok(crate::api::streaming::ExecSession {
+            stdin: stdin_tx,
+            stdout,
+            stderr,
+            exit: exit_rx,
+            resize: resize_tx,
+        })
+    }
+}
+
+#[async_trait]
 impl Runtime for ContainerdRuntime {
     fn version(&self) -> String {
         self.version.clone()
@@ -1265,6 +1458,10 @@ impl Runtime for ContainerdRuntime {
         let (_, _, uid) = pod_key(pod);
         let state = self.pod_state(&uid);
         let mut state = state.lock().await;
+        if state.pod_name.1.is_empty() {
+            let (ns, name, _) = pod_key(pod);
+            state.pod_name = (ns, name);
+        }
         let spec = pod.spec.clone().unwrap_or_default();
         let restart = spec
             .restart_policy
