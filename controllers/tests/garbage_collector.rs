@@ -339,3 +339,46 @@ async fn resource_quota_status_counts_objects_and_requests() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn foreground_deletion_is_not_blocked_by_a_dependency_circle() {
+    let h = common::start(&["garbagecollector"]).await;
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    let mut uids = Vec::new();
+    for name in ["c1", "c2", "c3"] {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"circle": "yes"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+        }))
+        .expect("pod");
+        uids.push(
+            pods.create(&PostParams::default(), &pod)
+                .await
+                .expect("pod")
+                .uid()
+                .expect("uid"),
+        );
+    }
+    // c1 is owned by c3, c2 by c1, c3 by c2, each blocking its owner.
+    for (dependent, owner) in [(0usize, 2usize), (1, 0), (2, 1)] {
+        let names = ["c1", "c2", "c3"];
+        let patch = json!({"metadata": {"ownerReferences": [{
+            "apiVersion": "v1", "kind": "Pod", "name": names[owner], "uid": uids[owner],
+            "blockOwnerDeletion": true
+        }]}});
+        pods.patch(
+            names[dependent],
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .expect("owner ref");
+    }
+    pods.delete("c1", &DeleteParams::foreground())
+        .await
+        .expect("delete");
+    wait_for(30, "the whole circle deleted", || async {
+        all_pods(&pods, "circle=yes").await.is_empty().then_some(())
+    })
+    .await;
+}

@@ -342,15 +342,19 @@ async fn owner_state(
     }
 }
 
-/// Upstream's `attemptToDeleteItem` for an object with owners.
+/// Upstream's `attemptToDeleteItem` for an object with owners: with a solid
+/// owner, drop references to owners that are gone or waiting for their
+/// dependents; with none, delete it (in the foreground if an owner waits
+/// and it has dependents itself, after unblocking its references to waiting
+/// owners so a circle of owners cannot deadlock).
 async fn check_owners(gc: &Collector, node: &Node) -> Result<()> {
     let mut solid = 0;
-    let mut waiting = 0;
+    let mut waiting = Vec::new();
     let mut dangling = Vec::new();
     for owner in &node.owners {
         match owner_state(gc, node, owner).await? {
             OwnerState::Present => solid += 1,
-            OwnerState::WaitingForDependents => waiting += 1,
+            OwnerState::WaitingForDependents => waiting.push(owner.uid.clone()),
             OwnerState::Gone => dangling.push(owner.uid.clone()),
         }
     }
@@ -358,17 +362,17 @@ async fn check_owners(gc: &Collector, node: &Node) -> Result<()> {
         return Ok(());
     };
     if solid > 0 {
-        if dangling.is_empty() {
+        if dangling.is_empty() && waiting.is_empty() {
             return Ok(());
         }
         let refs: Vec<_> = node
             .owners
             .iter()
-            .filter(|o| !dangling.contains(&o.uid))
+            .filter(|o| !dangling.contains(&o.uid) && !waiting.contains(&o.uid))
             .collect();
         return patch_meta(&api, node, json!({"ownerReferences": refs})).await;
     }
-    if dangling.is_empty() && waiting == 0 {
+    if dangling.is_empty() && waiting.is_empty() {
         return Ok(());
     }
     let has_dependents = gc
@@ -376,12 +380,30 @@ async fn check_owners(gc: &Collector, node: &Node) -> Result<()> {
         .lock()
         .map(|g| !g.dependents_of(&node.id.uid).is_empty())
         .unwrap_or(false);
-    let policy = if waiting > 0 && has_dependents {
+    let policy = if !waiting.is_empty() && has_dependents {
+        let blocking = node
+            .owners
+            .iter()
+            .any(|o| waiting.contains(&o.uid) && o.block_owner_deletion == Some(true));
+        if blocking {
+            let refs: Vec<_> = node
+                .owners
+                .iter()
+                .cloned()
+                .map(|mut o| {
+                    if waiting.contains(&o.uid) {
+                        o.block_owner_deletion = Some(false);
+                    }
+                    o
+                })
+                .collect();
+            patch_meta(&api, node, json!({"ownerReferences": refs})).await?;
+        }
         PropagationPolicy::Foreground
     } else {
         PropagationPolicy::Background
     };
-    tracing::info!(kind = %node.id.kind, name = %node.id.name, ?policy, "deleting object whose owners are gone");
+    tracing::info!(kind = %node.id.kind, name = %node.id.name, ?policy, "deleting object whose owners are gone or going");
     delete(&api, node, policy).await
 }
 
@@ -423,10 +445,7 @@ async fn delete_dependents(gc: &Collector, owner: &Node) -> Result<()> {
         return remove_finalizer(gc, owner, FOREGROUND).await;
     }
     for dep in dependents.iter().filter(|d| !d.deleting) {
-        let Some(api) = gc.api_for(&dep.id) else {
-            continue;
-        };
-        delete(&api, dep, PropagationPolicy::Foreground).await?;
+        check_owners(gc, dep).await?;
     }
     Ok(())
 }
