@@ -9,6 +9,7 @@ mod cli;
 mod crd;
 mod disruption;
 mod extra;
+mod garbage_collector;
 mod instrumentation;
 mod network;
 mod node;
@@ -21,6 +22,7 @@ mod storage;
 pub fn all() -> Vec<TestCase> {
     let mut tests = Vec::new();
     tests.extend(apimachinery::tests());
+    tests.extend(garbage_collector::tests());
     tests.extend(apps::tests());
     tests.extend(disruption::tests());
     tests.extend(auth::tests());
