@@ -15,7 +15,7 @@ use store::{EventType, Kv, PutRequest, RangeRequest, WatchRequest, WatchResponse
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lease_expiry_is_decided_by_the_leader_and_seen_by_watchers_everywhere() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut cluster = Cluster::start(dir.path(), 3, 17560, &[]);
+    let mut cluster = Cluster::start(dir.path(), 3, 17447, &[]);
     let leader = cluster
         .leader(Duration::from_secs(15))
         .await

@@ -171,7 +171,18 @@ async fn etcdctl_adds_promotes_and_removes_members() {
         "the added member does not serve the data:\n{}",
         m3.log_text()
     );
-    let listed = members(&ep);
+    // Once it runs, the new member publishes its name and client URLs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let listed = loop {
+        let listed = members(&ep);
+        let started = listed
+            .iter()
+            .any(|(_, status, name, _, learner)| name == "m3" && status == "started" && !learner);
+        if started || Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(listed.len(), 4, "{listed:?}");
     assert!(
         listed
@@ -206,12 +217,14 @@ async fn etcdctl_adds_promotes_and_removes_members() {
         "the learner does not serve the data:\n{}",
         m4.log_text()
     );
-    assert!(
-        members(&ep)
-            .iter()
-            .any(|(i, _, name, _, learner)| *i == id && name == "m4" && *learner),
-        "learner not listed"
-    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !members(&ep)
+        .iter()
+        .any(|(i, _, name, _, learner)| *i == id && name == "m4" && *learner)
+    {
+        assert!(Instant::now() < deadline, "learner not listed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let promoted = ok(etcdctl(&ep, &["member", "promote", &id]), "member promote");
     assert!(promoted.contains("promoted"), "{promoted}");
     assert!(

@@ -109,7 +109,8 @@ async fn cut_off_leader_refuses_majority_continues_then_all_converge() {
     );
     let err = String::from_utf8_lossy(&get.stderr);
     assert!(err.contains("etcdserver: request timed out"), "get: {err}");
-    match old.range(RangeRequest::key("partition/before")).await {
+    let fresh = cluster.members[leader].client().await.expect("client");
+    match fresh.range(RangeRequest::key("partition/before")).await {
         Err(StoreError::Timeout) => {}
         other => panic!("linearizable range on the minority answered {other:?}"),
     }
@@ -131,7 +132,8 @@ async fn cut_off_leader_refuses_majority_continues_then_all_converge() {
         .unwrap_or_else(|e| panic!("members did not converge: {e}\n{}", cluster.logs()));
     eprintln!("converged: {text}");
     // The healed member serves the majority's writes, linearizably.
-    let resp = old
+    let healed = cluster.members[leader].client().await.expect("client");
+    let resp = healed
         .range(RangeRequest::prefix("partition/majority/"))
         .await
         .expect("read on the healed member");

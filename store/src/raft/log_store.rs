@@ -205,12 +205,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let cf = self.cf(CF_LOG)?;
         let mut batch = WriteBatch::default();
+        let mut count = 0usize;
         for entry in entries {
+            count += 1;
             batch.put_cf(
                 cf,
                 entry.log_id.index.to_be_bytes(),
                 encode(&entry).map_err(write_err)?,
             );
+        }
+        if count == 0 {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
         }
         // Visible to readers now; durable once the flusher has synced.
         self.db.write(batch).map_err(write_err)?;
