@@ -157,7 +157,10 @@ pub async fn handle(
         .exec(&ns, &pod, &container, command.clone(), tty, flag("stdin"))
         .await
     {
-        Ok(s) => s,
+        Ok(s) => Ok(s),
+        // The process could not start (e.g. no such executable): like
+        // upstream, the failure goes to the error channel after the upgrade.
+        Err((500, message)) => Err(message),
         Err((code, message)) => {
             return text(
                 StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -177,7 +180,25 @@ pub async fn handle(
             None,
         )
         .await;
-        pump(ws, session, command, v5).await;
+        match session {
+            Ok(session) => pump(ws, session, command, v5).await,
+            Err(message) => {
+                let (mut tx, _) = ws.split();
+                let status = json!({
+                    "metadata": {}, "status": "Failure",
+                    "message": format!("Internal error occurred: {message}"),
+                    "reason": "InternalError", "code": 500,
+                    "details": {"causes": [{"message": message}]}
+                });
+                let _ = tx.send(frame(ERROR, status.to_string().as_bytes())).await;
+                let _ = tx
+                    .send(Message::Close(Some(CloseFrame {
+                        code: CloseCode::Normal,
+                        reason: "".into(),
+                    })))
+                    .await;
+            }
+        }
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -235,7 +256,10 @@ where
                             let _ = s.resize.send((w, h)).await;
                         }
                     }
-                    CLOSE if v5 && data.get(1) == Some(&STDIN) => { stdin = None; }
+                    CLOSE if v5 && data.get(1) == Some(&STDIN) => {
+                        stdin = None;
+                        if let Some(close) = s.close_stdin.take() { let _ = close.send(()); }
+                    }
                     _ => {}
                 },
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,

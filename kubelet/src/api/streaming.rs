@@ -15,6 +15,8 @@ pub struct ExecSession {
     pub exit: oneshot::Receiver<i32>,
     /// Terminal size changes (width, height).
     pub resize: mpsc::Sender<(u32, u32)>,
+    /// Tells the runtime the client closed stdin (the process sees EOF).
+    pub close_stdin: Option<oneshot::Sender<()>>,
 }
 
 #[async_trait]

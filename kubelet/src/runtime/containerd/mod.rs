@@ -1377,11 +1377,28 @@ impl crate::api::streaming::StreamingRuntime for ContainerdRuntime {
         }
         let (exit_tx, exit_rx) = tokio::sync::oneshot::channel();
         let (resize_tx, mut resize_rx) = tokio::sync::mpsc::channel::<(u32, u32)>(4);
+        let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut stdin_open = stdin;
         let channel = self.channel.clone();
         tokio::spawn(async move {
             let mut tasks = TasksClient::new(channel);
             let code = loop {
                 tokio::select! {
+                    closed = &mut close_rx, if stdin_open => {
+                        stdin_open = false;
+                        if closed.is_ok() {
+                            let _ = tasks
+                                .close_io(request(
+                                    containerd_client::services::v1::CloseIoRequest {
+                                        container_id: id.clone(),
+                                        exec_id: exec_id.clone(),
+                                        stdin: true,
+                                    },
+                                    NAMESPACE,
+                                ))
+                                .await;
+                        }
+                    }
                     Some((width, height)) = resize_rx.recv() => {
                         let _ = tasks
                             .resize_pty(request(
@@ -1436,6 +1453,7 @@ impl crate::api::streaming::StreamingRuntime for ContainerdRuntime {
             stderr,
             exit: exit_rx,
             resize: resize_tx,
+            close_stdin: Some(close_tx),
         })
     }
 }
