@@ -7,6 +7,7 @@
 //! - `garbage_collector`: ownerReferences, background/foreground/orphan.
 //! - `disruption`: PodDisruptionBudget status for `pods/eviction`.
 //! - `pod_gc`: pods bound to Nodes that no longer exist.
+//! - `endpoints`: Endpoints and EndpointSlices of Services with a selector.
 //! - `resource_quota`: ResourceQuota `status.hard`/`status.used`.
 //! - `namespace_defaults`: the `default` ServiceAccount and the
 //!   `kube-root-ca.crt` ConfigMap in every namespace.
@@ -17,6 +18,7 @@
 
 pub mod deployment;
 pub mod disruption;
+pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod expectations;

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use kube::Client;
 
 /// (name, alias) of every controller this crate has.
-pub const CONTROLLERS: [(&str, &str); 8] = [
+pub const CONTROLLERS: [(&str, &str); 9] = [
     ("replicaset-controller", "replicaset"),
     ("deployment-controller", "deployment"),
     ("garbage-collector-controller", "garbagecollector"),
@@ -18,6 +18,7 @@ pub const CONTROLLERS: [(&str, &str); 8] = [
     ("pod-garbage-collector-controller", "podgc"),
     ("serviceaccount-controller", "serviceaccount"),
     ("resourcequota-controller", "resourcequota"),
+    ("endpointslice-controller", "endpointslice"),
     (
         "root-ca-certificate-publisher-controller",
         "root-ca-cert-publisher",
@@ -88,6 +89,7 @@ pub async fn run(client: Client, cfg: ManagerConfig) {
             "disruption" => Box::pin(crate::disruption::run(c)),
             "podgc" => Box::pin(crate::pod_gc::run(c)),
             "resourcequota" => Box::pin(crate::resource_quota::run(c)),
+            "endpointslice" => Box::pin(crate::endpoints::run(c)),
             "serviceaccount" => Box::pin(crate::namespace_defaults::run_service_accounts(c)),
             "root-ca-cert-publisher" => match &cfg.root_ca_pem {
                 Some(pem) => Box::pin(crate::namespace_defaults::run_root_ca_publisher(
