@@ -3,7 +3,8 @@
 # private containerd (scripts/start-containerd.sh) and its own
 # `oxkube server --with-node` on a free port and data dir, then: a
 # Deployment of busybox httpd (3 replicas) rolls out with pod IPs, logs,
-# one pod fetches a page from another pod's IP, scale 5 then 1, set image
+# a pod (and kubectl exec in another) fetches a page from another pod's
+# IP, exec exit codes and stdin, scale 5 then 1, set image
 # to a missing image (ErrImagePull) then rollout undo, a failing liveness
 # probe restarts its container, and deleting the Deployment leaves
 # containerd without containers. Then 100 simulated nodes run 1000 pods.
@@ -22,6 +23,15 @@ expect() {
   local name=$1 re=$2; shift 2
   local out
   if out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
+    pass=$((pass+1)); echo "ok   $name"
+  else
+    fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
+  fi
+}
+expect_fail() {
+  local name=$1 re=$2; shift 2
+  local out
+  if ! out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
     pass=$((pass+1)); echo "ok   $name"
   else
     fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
@@ -85,6 +95,10 @@ name1=$(k get pods -l app=web -o jsonpath='{.items[0].metadata.name}')
 k run fetch --image=busybox:local --restart=Never -- wget -qO- "http://$ip1:8080/hostname" >/dev/null
 eventually "a pod fetches a page from another pod's IP" "^$name1\$" 60 k logs fetch
 eventually "kubectl logs shows the request" 'response:200' 30 k logs "$name1"
+name2=$(k get pods -l app=web -o jsonpath='{.items[1].metadata.name}')
+expect "kubectl exec fetches a page from another pod's IP" "^$name1\$" k exec "$name2" -- wget -qO- "http://$ip1:8080/hostname"
+expect_fail "kubectl exec passes the exit code" 'exit code 3' k exec "$name2" -- sh -c 'exit 3'
+expect "kubectl exec -i streams stdin" '^hello$' sh -c "echo hello | $kubectl exec -i $name2 -- cat"
 expect "kubectl logs --tail --timestamps" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T.*Z ' k logs fetch --tail=1 --timestamps
 expect_follow() { timeout 3 "$kubectl" logs -f "$name1"; true; }
 expect "kubectl logs -f streams" 'response:200' expect_follow
