@@ -174,6 +174,10 @@ async fn leader_killed_during_writes_new_leader_within_2s_nothing_lost() {
     assert_eq!(on_restarted, revision);
 
     // The same data everywhere: etcd's HashKV agrees on every member.
+    if common::missing_etcd_tools().is_some() {
+        eprintln!("SKIPPED the HashKV comparison: etcdctl is not installed");
+        return;
+    }
     let endpoints: Vec<String> = cluster.members.iter().map(|m| m.bare_endpoint()).collect();
     let out = etcdctl(&endpoints.join(","), &["endpoint", "hashkv", "-w", "json"]);
     assert!(
