@@ -9,6 +9,8 @@ command -v clang >/dev/null || need+=(clang libclang-dev)
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v etcdctl >/dev/null || need+=(etcd-client)
+# curl: readiness checks of the end-to-end scripts and the TLS tests.
+command -v curl >/dev/null || need+=(curl)
 # The node (kubelet) tests: containerd, runc, the CNI plugins, busybox for
 # the local test image, ip and nft.
 command -v containerd >/dev/null || need+=(containerd)
