@@ -362,6 +362,20 @@ async fn pods_reach_each_other_and_stop_gracefully() {
         (Some("ExitCode"), Some("3"))
     );
 
+    // Port-forward (WebSocket, v4 framing) to web's port 8080.
+    let mut forwarder = pods.portforward("web", &[8080]).await.expect("portforward");
+    let mut conn = forwarder.take_stream(8080).expect("stream for 8080");
+    use tokio::io::AsyncWriteExt;
+    conn.write_all(b"GET /index.html HTTP/1.0\r\nHost: web\r\n\r\n")
+        .await
+        .expect("write");
+    let mut response = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), conn.read_to_string(&mut response)).await;
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(response.ends_with("page-from-web\n"), "{response}");
+    drop(conn);
+    forwarder.abort();
+
     // Graceful deletion: a finalizer keeps the object so the final status
     // stays visible. One container exits on SIGTERM, one ignores it and is
     // killed after the 2 s grace period.

@@ -4,11 +4,12 @@
 //! (`--tls-cert-file`/`--tls-private-key-file`) or a self-signed one made
 //! at start (the API server does not verify kubelet certificates unless
 //! told to, like upstream without `--kubelet-certificate-authority`).
-//! `/exec` streams over WebSocket (`exec.rs`); attach and port-forward are
-//! not served yet.
+//! `/exec` streams over WebSocket (`exec.rs`), `/portForward` too
+//! (`portforward.rs`, v4 framing); attach is not served yet.
 
 pub mod exec;
 pub mod logs;
+pub mod portforward;
 pub mod streaming;
 
 use std::collections::HashMap;
@@ -156,6 +157,10 @@ pub fn router(cfg: Arc<ApiConfig>) -> Router {
         .route(
             "/exec/{ns}/{pod}/{container}",
             get(exec::handle).post(exec::handle),
+        )
+        .route(
+            "/portForward/{ns}/{pod}",
+            get(portforward::handle).post(portforward::handle),
         )
         .with_state(cfg)
 }

@@ -31,4 +31,7 @@ pub trait StreamingRuntime: Send + Sync {
         tty: bool,
         stdin: bool,
     ) -> Result<ExecSession, (u16, String)>;
+
+    /// The IP of pod `ns/pod` on this node, if it runs here.
+    async fn pod_ip(&self, ns: &str, pod: &str) -> Option<String>;
 }

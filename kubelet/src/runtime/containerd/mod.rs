@@ -1251,6 +1251,21 @@ impl ContainerdRuntime {
 
 #[async_trait]
 impl crate::api::streaming::StreamingRuntime for ContainerdRuntime {
+    async fn pod_ip(&self, ns: &str, pod: &str) -> Option<String> {
+        let states: Vec<Arc<Mutex<PodState>>> = self
+            .pods
+            .lock()
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default();
+        for st in states {
+            let st = st.lock().await;
+            if st.pod_name.0 == ns && st.pod_name.1 == pod && !st.killed {
+                return st.ip.clone();
+            }
+        }
+        None
+    }
+
     async fn exec(
         &self,
         ns: &str,
