@@ -146,7 +146,11 @@ async fn run_worker(ctx: Arc<WorkerContext>, mut updates: watch::Receiver<PodUpd
             }
             continue;
         }
-        match ctx.runtime.sync_pod(&pod).await {
+        match ctx
+            .runtime
+            .sync_pod(&with_host_ip(&pod, &ctx.host_ip))
+            .await
+        {
             Ok(rt) => {
                 let mut view = pod.clone();
                 if let Some(sent) = ctx.status.last_sent(&pod) {
@@ -164,6 +168,22 @@ async fn run_worker(ctx: Arc<WorkerContext>, mut updates: watch::Receiver<PodUpd
             _ = tokio::time::sleep(ctx.resync) => {}
         }
     }
+}
+
+/// The pod as the runtime should see it: `status.hostIP(s)` known before
+/// the kubelet first posted a status, so the downward API (`fieldRef:
+/// status.hostIP` in env and volumes) resolves on the first start, as
+/// upstream's kubelet does from the node's addresses.
+fn with_host_ip(pod: &Pod, host_ip: &str) -> Pod {
+    let mut pod = pod.clone();
+    let status = pod.status.get_or_insert_with(Default::default);
+    if status.host_ip.as_deref().is_none_or(str::is_empty) {
+        status.host_ip = Some(host_ip.to_string());
+        status.host_ips = Some(vec![k8s_openapi::api::core::v1::HostIP {
+            ip: host_ip.to_string(),
+        }]);
+    }
+    pod
 }
 
 /// Stops a pod being deleted, posts its final status and deletes the object.
