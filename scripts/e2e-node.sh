@@ -132,6 +132,12 @@ k delete pod unhealthy fetch --wait=false >/dev/null 2>&1
 eventually "pods are gone" 'No resources found' 120 k get pods
 eventually "containerd lists no containers" '^0$' 60 sh -c "ctr -a '$sock' -n k8s.io containers ls -q | wc -l"
 
+echo "== conformance tests that need a node, on this node"
+# Every test pod uses the local busybox image (no registry here).
+expect "node conformance tests pass" ' 0 failed, 0 skipped$' \
+  env OXKUBE_CONFORMANCE_IMAGE=docker.io/library/busybox:local "$bin" conformance \
+  --kubeconfig "$KUBECONFIG" --focus '\[NodeConformance\]|DisruptionController should (observe|update|block)'
+
 echo "== 100 simulated nodes, 1000 pods"
 expect "cordon the real node" 'cordoned' k cordon e2e-node
 "$bin" kubelet --kubeconfig "$KUBECONFIG" --runtime=simulated --simulated-nodes 100 --node-name sim --port 10250 >"$work/sim.log" 2>&1 &
