@@ -6,31 +6,9 @@
 # objects. Needs KUBECONFIG pointing at a cluster; KUBECTL selects the
 # binary (default: kubectl on PATH).
 set -uo pipefail
-kubectl=${KUBECTL:-kubectl}
-pass=0; fail=0; failures=()
+. "$(dirname "$0")/lib/expect.sh"
 ns=e2e-crd-$$
 
-# expect NAME REGEX CMD...: CMD must succeed and its output match REGEX.
-expect() {
-  local name=$1 re=$2; shift 2
-  local out
-  if out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
-    pass=$((pass+1)); echo "ok   $name"
-  else
-    fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
-  fi
-}
-# expect_fail NAME REGEX CMD...: CMD must fail and its output match REGEX.
-expect_fail() {
-  local name=$1 re=$2; shift 2
-  local out
-  if ! out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
-    pass=$((pass+1)); echo "ok   $name"
-  else
-    fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
-  fi
-}
-k() { "$kubectl" "$@"; }
 
 echo "== CRD scenario, kubectl $($kubectl version --client 2>/dev/null | head -1)"
 dir=$(mktemp -d)

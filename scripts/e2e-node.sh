@@ -13,46 +13,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-${CARGO_TARGET_DIR:-$HOME/.cache/oxkube-target}/debug/oxkube}
-kubectl=${KUBECTL:-kubectl}
+. "$(dirname "$0")/lib/expect.sh"
 if [ "$(id -u)" != 0 ] || ! command -v containerd >/dev/null || [ ! -x /usr/lib/cni/bridge ]; then
   echo "SKIPPED e2e-node: needs root, containerd and the CNI plugins (scripts/install-deps.sh)"
   exit 0
 fi
-pass=0; fail=0; failures=()
-expect() {
-  local name=$1 re=$2; shift 2
-  local out
-  if out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
-    pass=$((pass+1)); echo "ok   $name"
-  else
-    fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
-  fi
-}
-expect_fail() {
-  local name=$1 re=$2; shift 2
-  local out
-  if ! out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
-    pass=$((pass+1)); echo "ok   $name"
-  else
-    fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
-  fi
-}
-# eventually NAME REGEX SECONDS CMD...: CMD's output matches REGEX within SECONDS.
-eventually() {
-  local name=$1 re=$2 secs=$3; shift 3
-  local out end=$((SECONDS+secs))
-  while :; do
-    if out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
-      pass=$((pass+1)); echo "ok   $name"; return
-    fi
-    if [ $SECONDS -ge $end ]; then
-      fail=$((fail+1)); failures+=("$name"); echo "FAIL $name (after ${secs}s)"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
-      return
-    fi
-    sleep 1
-  done
-}
-k() { "$kubectl" "$@"; }
 
 work=$(mktemp -d /tmp/oxkube-e2e-node.XXXXXX)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

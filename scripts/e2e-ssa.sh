@@ -5,41 +5,9 @@
 # apply and the reverse (the last-applied upgrade path), and
 # get --show-managed-fields. Needs KUBECONFIG; KUBECTL selects the binary.
 set -uo pipefail
-kubectl=${KUBECTL:-kubectl}
-pass=0; fail=0; failures=()
+. "$(dirname "$0")/lib/expect.sh"
 ns=ssa-$$
 
-# expect NAME REGEX CMD...: CMD must succeed and its output match REGEX.
-expect() {
-  local name=$1 re=$2; shift 2
-  local out
-  if out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
-    pass=$((pass+1)); echo "ok   $name"
-  else
-    fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
-  fi
-}
-# expect_fail NAME REGEX CMD...: CMD must fail and its output match REGEX.
-expect_fail() {
-  local name=$1 re=$2; shift 2
-  local out
-  if ! out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
-    pass=$((pass+1)); echo "ok   $name"
-  else
-    fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
-  fi
-}
-# expect_no NAME REGEX CMD...: CMD must succeed and its output not match REGEX.
-expect_no() {
-  local name=$1 re=$2; shift 2
-  local out
-  if out=$("$@" 2>&1) && ! grep -Eq -- "$re" <<<"$out"; then
-    pass=$((pass+1)); echo "ok   $name"
-  else
-    fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
-  fi
-}
-k() { "$kubectl" "$@"; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 

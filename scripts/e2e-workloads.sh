@@ -9,35 +9,11 @@
 # --runtime=simulated`) so pods become Ready: rollout status, set image,
 # rollout undo. Needs KUBECONFIG; KUBECTL selects the kubectl binary.
 set -uo pipefail
-kubectl=${KUBECTL:-kubectl}
-pass=0; fail=0; failures=()
+. "$(dirname "$0")/lib/expect.sh"
 ns=wl-$$
 work=$(mktemp -d /tmp/oxkube-wl.XXXXXX)
 kubelet_pid=
 
-# expect NAME REGEX CMD...: CMD must succeed and its output match REGEX.
-expect() {
-  local name=$1 re=$2; shift 2
-  local out
-  if out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
-    pass=$((pass+1)); echo "ok   $name"
-  else
-    fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
-  fi
-}
-# eventually NAME REGEX CMD...: like expect, retried for up to 60 s.
-eventually() {
-  local name=$1 re=$2; shift 2
-  local out
-  for _ in $(seq 1 120); do
-    if out=$("$@" 2>&1) && grep -Eq -- "$re" <<<"$out"; then
-      pass=$((pass+1)); echo "ok   $name"; return
-    fi
-    sleep 0.5
-  done
-  fail=$((fail+1)); failures+=("$name"); echo "FAIL $name"; echo "     \$ $*"; sed 's/^/     | /' <<<"$out" | head -20
-}
-k() { "$kubectl" "$@"; }
 count() { "$@" 2>/dev/null | grep -c .; }
 cleanup() {
   [ -n "$kubelet_pid" ] && kill "$kubelet_pid" 2>/dev/null && wait "$kubelet_pid" 2>/dev/null
@@ -51,7 +27,7 @@ trap cleanup EXIT
 echo "== workloads with $($kubectl version --client 2>/dev/null | head -1)"
 expect "namespace" "namespace/$ns created" k create namespace "$ns"
 expect "default ServiceAccount in the new namespace" 'default' k -n "$ns" get serviceaccount default
-eventually "kube-root-ca.crt published" 'BEGIN CERTIFICATE' k -n "$ns" get configmap kube-root-ca.crt -o 'jsonpath={.data.ca\.crt}'
+eventually "kube-root-ca.crt published" 'BEGIN CERTIFICATE' 60 k -n "$ns" get configmap kube-root-ca.crt -o 'jsonpath={.data.ca\.crt}'
 
 # Part 1: Node objects made by hand.
 for n in a b; do
@@ -68,21 +44,21 @@ YAML
     -p '{"status":{"capacity":{"cpu":"4","memory":"8Gi","pods":"110"},"allocatable":{"cpu":"4","memory":"8Gi","pods":"110"}}}'
 done
 expect "create deployment" 'deployment.apps/web created' k -n "$ns" create deployment web --image=busybox:local --replicas=3
-eventually "ReplicaSet with pod-template-hash" 'web-[a-z0-9]+ +3 +3' k -n "$ns" get rs
-eventually "3 pods scheduled onto the Nodes" '^3$' count k -n "$ns" get pods -o wide --no-headers --field-selector=status.phase=Pending -l app=web -o custom-columns=NODE:.spec.nodeName --no-headers
+eventually "ReplicaSet with pod-template-hash" 'web-[a-z0-9]+ +3 +3' 60 k -n "$ns" get rs
+eventually "3 pods scheduled onto the Nodes" '^3$' 60 count k -n "$ns" get pods -o wide --no-headers --field-selector=status.phase=Pending -l app=web -o custom-columns=NODE:.spec.nodeName --no-headers
 expect "pods show their node" 'web-[a-z0-9]+-[a-z0-9]+ +0/1 +Pending +0 +[0-9a-z]+ +<none> +wl-node-[ab]' k -n "$ns" get pods -o wide
 expect "pod owned by the ReplicaSet" 'ReplicaSet/web-' k -n "$ns" get pods -o 'jsonpath={range .items[*]}{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}{"\n"}{end}'
 expect "scale up" 'deployment.apps/web scaled' k -n "$ns" scale deployment web --replicas=5
-eventually "5 pods scheduled" '^5$' count k -n "$ns" get pods -l app=web -o 'jsonpath={range .items[*]}{.spec.nodeName}{"\n"}{end}'
-eventually "deployment status counts 5" '^5$' k -n "$ns" get deployment web -o 'jsonpath={.status.replicas}'
-eventually "describe shows scaling events" 'Scaled up replica set web-[a-z0-9]+ from 3 to 5' k -n "$ns" describe deployment web
+eventually "5 pods scheduled" '^5$' 60 count k -n "$ns" get pods -l app=web -o 'jsonpath={range .items[*]}{.spec.nodeName}{"\n"}{end}'
+eventually "deployment status counts 5" '^5$' 60 k -n "$ns" get deployment web -o 'jsonpath={.status.replicas}'
+eventually "describe shows scaling events" 'Scaled up replica set web-[a-z0-9]+ from 3 to 5' 60 k -n "$ns" describe deployment web
 expect "delete deployment" 'deployment.apps "web" deleted' k -n "$ns" delete deployment web --wait=false
-eventually "ReplicaSet collected" 'No resources found' k -n "$ns" get rs
-eventually "pods terminating (no kubelet confirms)" '^5$' count k -n "$ns" get pods -o 'jsonpath={range .items[?(@.metadata.deletionTimestamp)]}{.metadata.name}{"\n"}{end}'
+eventually "ReplicaSet collected" 'No resources found' 60 k -n "$ns" get rs
+eventually "pods terminating (no kubelet confirms)" '^5$' 60 count k -n "$ns" get pods -o 'jsonpath={range .items[?(@.metadata.deletionTimestamp)]}{.metadata.name}{"\n"}{end}'
 expect "delete the nodes" 'node "wl-node-b" deleted' k delete node wl-node-a wl-node-b
-eventually "pods of deleted nodes removed" 'No resources found' k -n "$ns" get pods
+eventually "pods of deleted nodes removed" 'No resources found' 60 k -n "$ns" get pods
 expect "a pod that fits nowhere" 'pod/big created' k -n "$ns" run big --image=busybox:local --overrides='{"spec":{"containers":[{"name":"big","image":"busybox:local","resources":{"requests":{"cpu":"64"}}}]}}'
-eventually "FailedScheduling event" 'FailedScheduling +pod/big +[0-9]+/[0-9]+ nodes are available|no nodes available to schedule pods' k -n "$ns" get events
+eventually "FailedScheduling event" 'FailedScheduling +pod/big +[0-9]+/[0-9]+ nodes are available|no nodes available to schedule pods' 60 k -n "$ns" get events
 expect "PodScheduled=False Unschedulable" 'Unschedulable' k -n "$ns" get pod big -o 'jsonpath={.status.conditions[?(@.type=="PodScheduled")].reason}'
 expect "delete the pending pod" 'pod "big" deleted' k -n "$ns" delete pod big
 
@@ -92,15 +68,15 @@ if [ -n "${OXKUBE:-}" ] && "$OXKUBE" kubelet --help >/dev/null 2>&1; then
   "$OXKUBE" kubelet --kubeconfig "$KUBECONFIG" --runtime simulated --simulated-nodes 2 --node-name "wl-sim-$$" \
     --root-dir "$work/kubelet" --pod-logs-dir "$work/logs" --port "$port" >"$work/kubelet.log" 2>&1 &
   kubelet_pid=$!
-  eventually "simulated nodes Ready" "wl-sim-$$-1 +Ready" k get nodes
+  eventually "simulated nodes Ready" "wl-sim-$$-1 +Ready" 60 k get nodes
   expect "create deployment" 'deployment.apps/app created' k -n "$ns" create deployment app --image=busybox:local --replicas=3
   expect "rollout status" 'successfully rolled out' k -n "$ns" rollout status deployment/app --timeout=60s
   expect "3 pods Running" '^3$' count k -n "$ns" get pods -l app=app --field-selector=status.phase=Running --no-headers
   expect "scale to 5" 'deployment.apps/app scaled' k -n "$ns" scale deployment app --replicas=5
   expect "rollout status after scale" 'successfully rolled out' k -n "$ns" rollout status deployment/app --timeout=60s
-  eventually "5 ready" '^5$' k -n "$ns" get deployment app -o 'jsonpath={.status.readyReplicas}'
+  eventually "5 ready" '^5$' 60 k -n "$ns" get deployment app -o 'jsonpath={.status.readyReplicas}'
   expect "scale to 1" 'deployment.apps/app scaled' k -n "$ns" scale deployment app --replicas=1
-  eventually "1 pod left" '^1$' count k -n "$ns" get pods -l app=app --no-headers
+  eventually "1 pod left" '^1$' 60 count k -n "$ns" get pods -l app=app --no-headers
   expect "set image" 'deployment.apps/app image updated' k -n "$ns" set image deployment/app busybox=busybox:2
   expect "rollout status after set image" 'successfully rolled out' k -n "$ns" rollout status deployment/app --timeout=60s
   expect "rollout history" '2 +<none>' k -n "$ns" rollout history deployment/app
@@ -109,10 +85,10 @@ if [ -n "${OXKUBE:-}" ] && "$OXKUBE" kubelet --help >/dev/null 2>&1; then
   expect "image back after undo" '^busybox:local$' k -n "$ns" get deployment app -o 'jsonpath={.spec.template.spec.containers[0].image}'
   expect "revision 3 after undo" '^3$' k -n "$ns" get deployment app -o 'jsonpath={.metadata.annotations.deployment\.kubernetes\.io/revision}'
   expect "pause" 'deployment.apps/app paused' k -n "$ns" rollout pause deployment/app
-  eventually "Progressing reason DeploymentPaused" 'DeploymentPaused' k -n "$ns" get deployment app -o 'jsonpath={.status.conditions[?(@.type=="Progressing")].reason}'
+  eventually "Progressing reason DeploymentPaused" 'DeploymentPaused' 60 k -n "$ns" get deployment app -o 'jsonpath={.status.conditions[?(@.type=="Progressing")].reason}'
   expect "resume" 'deployment.apps/app resumed' k -n "$ns" rollout resume deployment/app
   expect "delete deployment" 'deployment.apps "app" deleted' k -n "$ns" delete deployment app
-  eventually "pods removed" 'No resources found' k -n "$ns" get pods
+  eventually "pods removed" 'No resources found' 60 k -n "$ns" get pods
 else
   echo "OXKUBE not set or without a kubelet subcommand: simulated-kubelet part skipped"
 fi
