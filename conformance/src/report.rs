@@ -409,6 +409,11 @@ pub fn render_markdown(summary: &Summary) -> String {
          OXKUBE_CONFORMANCE_REPORT_MD=docs/conformance.md oxkube conformance \
          --kubeconfig /tmp/conf/admin.kubeconfig --known-gaps conformance/known-gaps.tsv\n\
          ```\n\n\
+         The tests that need a node run only where one is Ready and schedulable. On this machine \
+         (root, containerd from `scripts/install-deps.sh`, no registry) that is an \
+         `oxkube server --with-node` on a private containerd (`scripts/start-containerd.sh`), \
+         with `OXKUBE_CONFORMANCE_IMAGE=docker.io/library/busybox:local` so every test pod \
+         uses the local image; `scripts/e2e-node.sh` runs them that way in CI.\n\n\
          `--focus`/`--skip` (regexes on the codename), `--junit FILE` and `--parallel N` work as usual. \
          The upstream list is regenerated with \
          `python3 conformance/tools/gen_upstream.py conformance.yaml > conformance/src/upstream_data.rs`.\n\n",
