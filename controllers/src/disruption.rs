@@ -29,8 +29,8 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result, is_not_found};
-use crate::events::Events;
 use crate::objects::{self, controller_ref, is_ready};
+use component_base::events::Events;
 
 /// How long an eviction's entry in `disruptedPods` waits for the pod to go
 /// (upstream's `DeletionTimeout`).

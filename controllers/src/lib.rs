@@ -14,13 +14,12 @@
 //! - `manager`: runs a chosen set (`--controllers`), `leader_election`: one
 //!   active manager (or scheduler) per cluster through a Lease.
 //! - Shared pieces: `objects` (owner refs, readiness), `expectations`,
-//!   `events`, `error`.
+//!   `error` (events: `component_base::events`).
 
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
 pub mod error;
-pub mod events;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod leader_election;

@@ -28,9 +28,9 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use crate::error::{Error, Result, is_not_found};
-use crate::events::Events;
 use crate::expectations::Expectations;
 use crate::objects::{self, controller_ref, is_active, is_available, is_ready, owner_ref};
+use component_base::events::Events;
 
 /// Upstream's `BurstReplicas`: at most this many creates/deletes per sync.
 const BURST_REPLICAS: usize = 500;

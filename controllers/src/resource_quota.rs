@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use component_base::quantity::milli_value;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, ResourceQuota, Secret, Service,
@@ -204,7 +205,7 @@ async fn usage(
                     } else {
                         r.requests.as_ref().or(r.limits.as_ref())
                     };
-                    map?.get(resource).and_then(|q| parse_milli(&q.0))
+                    map?.get(resource).and_then(|q| milli_value(&q.0))
                 })
                 .sum();
             Some(format_milli(total, resource == "cpu"))
@@ -224,7 +225,7 @@ async fn usage(
                         .requests
                         .as_ref()?
                         .get("storage")
-                        .and_then(|q| parse_milli(&q.0))
+                        .and_then(|q| milli_value(&q.0))
                 })
                 .sum();
             Some(format_milli(total, false))
@@ -256,30 +257,6 @@ async fn active_pods<'a>(
         );
     }
     Ok(pods.get_or_insert_with(Vec::new))
-}
-
-/// A quantity in milli-units ("100m" -> 100, "1Gi" -> 1073741824000).
-pub fn parse_milli(q: &str) -> Option<i64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let value: f64 = num.parse().ok()?;
-    let factor: f64 = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        _ => return None,
-    };
-    Some((value * factor * 1000.0).round() as i64)
 }
 
 /// Canonical text of a sum: millicores for cpu ("1500m", "2"), binary
@@ -316,15 +293,15 @@ mod tests {
     #[test]
     fn quantities_round_trip() {
         assert_eq!(
-            format_milli(parse_milli("500m").unwrap() * 3, true),
+            format_milli(milli_value("500m").unwrap() * 3, true),
             "1500m"
         );
-        assert_eq!(format_milli(parse_milli("1").unwrap() * 2, true), "2");
+        assert_eq!(format_milli(milli_value("1").unwrap() * 2, true), "2");
         assert_eq!(
-            format_milli(parse_milli("512Mi").unwrap() * 2, false),
+            format_milli(milli_value("512Mi").unwrap() * 2, false),
             "1Gi"
         );
-        assert_eq!(format_milli(parse_milli("100").unwrap(), false), "100");
+        assert_eq!(format_milli(milli_value("100").unwrap(), false), "100");
         assert_eq!(format_milli(0, false), "0");
     }
 }

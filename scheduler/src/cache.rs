@@ -33,7 +33,9 @@ fn allocatable(node: &Node) -> Resources {
         .or_else(|| status.and_then(|s| s.capacity.as_ref()));
     map.map(|m| {
         m.iter()
-            .filter_map(|(k, v)| resources::parse_milli(&v.0).map(|n| (k.clone(), n)))
+            .filter_map(|(k, v)| {
+                component_base::quantity::milli_value(&v.0).map(|n| (k.clone(), n))
+            })
             .collect()
     })
     .unwrap_or_default()

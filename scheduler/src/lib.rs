@@ -7,7 +7,6 @@
 //! Leader election is wired by the binary (`oxkube scheduler`).
 
 pub mod cache;
-pub mod events;
 pub mod fit_error;
 pub mod framework;
 pub mod plugins;

@@ -21,10 +21,10 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::cache::Cache;
-use crate::events::Events;
 use crate::fit_error;
 use crate::framework::{NodeInfo, PodInfo, Profile, Unfit};
 use crate::queue::Queue;
+use component_base::events::Events;
 
 /// What the scheduler is configured with.
 #[derive(Debug, Clone)]

@@ -34,8 +34,8 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use crate::error::{Error, Result, is_conflict, is_not_found};
-use crate::events::Events;
 use crate::objects::{self, controller_ref};
+use component_base::events::Events;
 use replicasets as rsx;
 use rollout::RsCounts;
 

@@ -1,7 +1,6 @@
-//! Event recording for the scheduler, like upstream's core/v1 event recorder
-//! (`source.component` = the scheduler's name; the same small recorder as
-//! `controllers::events`, kept here because the two crates are
-//! independent): one Event per distinct (object, type, reason, message); a repeat within the hour bumps its
+//! Event recording for the components, like upstream's core/v1 event
+//! recorder (`source.component` = the component's name): one Event per distinct
+//! (object, type, reason, message); a repeat within the hour bumps its
 //! `count` and `lastTimestamp` instead of creating another, which is what
 //! `kubectl describe` shows as `(x2 over 4s)`. (kube-runtime's `Recorder`
 //! aggregates by reason alone, which would hide every message after the
@@ -35,7 +34,8 @@ pub struct Events {
 }
 
 impl Events {
-    /// `component` is the scheduler's name (`default-scheduler`).
+    /// `component` is the upstream reporting component name, e.g.
+    /// `replicaset-controller` or `default-scheduler`.
     pub fn new(client: Client, component: &str) -> Self {
         Events {
             client,
