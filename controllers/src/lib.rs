@@ -7,6 +7,8 @@
 //! - `garbage_collector`: ownerReferences, background/foreground/orphan.
 //! - `disruption`: PodDisruptionBudget status for `pods/eviction`.
 //! - `pod_gc`: pods bound to Nodes that no longer exist.
+//! - `node_lifecycle`: Ready=Unknown for silent nodes, not-ready/unreachable
+//!   taints, eviction after tolerationSeconds.
 //! - `endpoints`: Endpoints and EndpointSlices of Services with a selector.
 //! - `resource_quota`: ResourceQuota `status.hard`/`status.used`.
 //! - `namespace_defaults`: the `default` ServiceAccount and the
@@ -25,6 +27,7 @@ pub mod garbage_collector;
 pub mod leader_election;
 pub mod manager;
 pub mod namespace_defaults;
+pub mod node_lifecycle;
 pub mod objects;
 pub mod pod_gc;
 pub mod replicaset;

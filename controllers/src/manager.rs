@@ -10,12 +10,13 @@ use std::pin::Pin;
 use kube::Client;
 
 /// (name, alias) of every controller this crate has.
-pub const CONTROLLERS: [(&str, &str); 9] = [
+pub const CONTROLLERS: [(&str, &str); 10] = [
     ("replicaset-controller", "replicaset"),
     ("deployment-controller", "deployment"),
     ("garbage-collector-controller", "garbagecollector"),
     ("disruption-controller", "disruption"),
     ("pod-garbage-collector-controller", "podgc"),
+    ("node-lifecycle-controller", "nodelifecycle"),
     ("serviceaccount-controller", "serviceaccount"),
     ("resourcequota-controller", "resourcequota"),
     ("endpointslice-controller", "endpointslice"),
@@ -33,6 +34,8 @@ pub struct ManagerConfig {
     /// PEM of the cluster CA for `kube-root-ca.crt`; without it that
     /// controller does not run.
     pub root_ca_pem: Option<String>,
+    /// `--node-monitor-grace-period` (None: upstream's 40 s).
+    pub node_monitor_grace_period: Option<std::time::Duration>,
 }
 
 /// Upstream's `IsControllerEnabled`.
@@ -88,6 +91,11 @@ pub async fn run(client: Client, cfg: ManagerConfig) {
             "garbagecollector" => Box::pin(crate::garbage_collector::run(c)),
             "disruption" => Box::pin(crate::disruption::run(c)),
             "podgc" => Box::pin(crate::pod_gc::run(c)),
+            "nodelifecycle" => Box::pin(crate::node_lifecycle::run(
+                c,
+                cfg.node_monitor_grace_period
+                    .unwrap_or(std::time::Duration::from_secs(40)),
+            )),
             "resourcequota" => Box::pin(crate::resource_quota::run(c)),
             "endpointslice" => Box::pin(crate::endpoints::run(c)),
             "serviceaccount" => Box::pin(crate::namespace_defaults::run_service_accounts(c)),

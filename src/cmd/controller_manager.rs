@@ -25,6 +25,10 @@ pub struct ControllerManagerArgs {
     /// CA bundle published as `kube-root-ca.crt` (default: the kubeconfig's CA).
     #[arg(long)]
     pub root_ca_file: Option<PathBuf>,
+    /// How long a node may stay silent (no Lease renewal, no status) before
+    /// its Ready condition becomes Unknown, in seconds.
+    #[arg(long, default_value_t = 40)]
+    pub node_monitor_grace_period: u64,
 }
 
 /// A client for the kubeconfig at `path`, and the PEM of its cluster CA.
@@ -68,6 +72,9 @@ pub async fn start(args: ControllerManagerArgs) -> anyhow::Result<()> {
     let cfg = controllers::ManagerConfig {
         controllers: args.controllers.clone(),
         root_ca_pem,
+        node_monitor_grace_period: Some(std::time::Duration::from_secs(
+            args.node_monitor_grace_period,
+        )),
     };
     let work = controllers::run_manager(client.clone(), cfg);
     if args.leader_elect {
@@ -105,6 +112,7 @@ pub fn spawn_in_server(
         controllers: vec!["*".into()],
         leader_elect: true,
         root_ca_file: None,
+        node_monitor_grace_period: 40,
     };
     Ok(tokio::spawn(async move {
         if let Err(e) = start(args).await {

@@ -125,6 +125,42 @@ pub(crate) fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<Cause
     }
 }
 
+/// Upstream's DefaultTolerationSeconds admission (on by default): a pod
+/// that does not tolerate the not-ready and unreachable NoExecute taints
+/// gets 300 s tolerations for them, so a node going silent evicts its pods
+/// after five minutes, not at once.
+fn default_toleration_seconds(spec: &mut Value) {
+    const TAINTS: [&str; 2] = [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ];
+    let existing = spec
+        .get("tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut added = Vec::new();
+    for key in TAINTS {
+        let tolerated = existing.iter().any(|t| {
+            let effect = t.get("effect").and_then(Value::as_str).unwrap_or_default();
+            let toleration_key = t.get("key").and_then(Value::as_str).unwrap_or_default();
+            (effect.is_empty() || effect == "NoExecute")
+                && (toleration_key == key || toleration_key.is_empty())
+        });
+        if !tolerated {
+            added.push(
+                json!({"key": key, "operator": "Exists", "effect": "NoExecute",
+                "tolerationSeconds": 300}),
+            );
+        }
+    }
+    if !added.is_empty() {
+        let mut all = existing;
+        all.extend(added);
+        spec["tolerations"] = Value::Array(all);
+    }
+}
+
 impl Strategy for PodStrategy {
     /// Scheduled pods that have not finished get their
     /// terminationGracePeriodSeconds (or the requested period) for the
@@ -154,6 +190,7 @@ impl Strategy for PodStrategy {
             default_pod_spec(spec);
             // SetDefaults_Pod, not PodSpec: templates do not get it.
             default_if_missing(spec, "enableServiceLinks", json!(true));
+            default_toleration_seconds(spec);
         }
         obj["status"] = json!({"phase": "Pending", "qosClass": qos_class(obj)});
     }

@@ -45,6 +45,7 @@ pub async fn start(controllers: &[&str]) -> Harness {
     let cfg = controllers::ManagerConfig {
         controllers: controllers.iter().map(|s| s.to_string()).collect(),
         root_ca_pem: Some(ca_pem.clone()),
+        node_monitor_grace_period: Some(Duration::from_secs(2)),
     };
     let manager = tokio::spawn(controllers::run_manager(client.clone(), cfg));
     Harness {
