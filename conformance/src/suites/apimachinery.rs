@@ -1314,18 +1314,25 @@ async fn quota_status(ctx: Ctx) -> TestResult {
     )
     .await
     .step("creating quota")?;
-    let got = api
-        .get_status(name)
-        .await
-        .step("GET resourcequotas/{name}/status")?;
-    let mut body = got;
-    body.status = Some(from_json(
-        json!({"hard": {"cpu": "500m", "memory": "500Mi"}}),
-    )?);
-    let updated = api
-        .replace_status(name, &PostParams::default(), &body)
-        .await
-        .step("PUT status")?;
+    // The quota controller writes the status too: GET and PUT again on a
+    // conflict, as upstream's test does (retry.RetryOnConflict).
+    let mut attempts = 0;
+    let updated = loop {
+        let mut body = api
+            .get_status(name)
+            .await
+            .step("GET resourcequotas/{name}/status")?;
+        body.status = Some(from_json(
+            json!({"hard": {"cpu": "500m", "memory": "500Mi"}}),
+        )?);
+        match api
+            .replace_status(name, &PostParams::default(), &body)
+            .await
+        {
+            Err(e) if crate::framework::is_status(&e, 409) && attempts < 5 => attempts += 1,
+            other => break other.step("PUT status")?,
+        }
+    };
     ensure_eq!(
         status_hard(&updated).get("cpu").map(String::as_str),
         Some("500m"),
