@@ -77,13 +77,7 @@ pub async fn start(args: ControllerManagerArgs) -> anyhow::Result<()> {
         )),
     };
     let work = controllers::run_manager(client.clone(), cfg);
-    if args.leader_elect {
-        let le = controllers::leader_election::LeaderElectionConfig::new("kube-controller-manager");
-        controllers::leader_election::run_as_leader(client, le, work).await?;
-    } else {
-        work.await;
-    }
-    Ok(())
+    super::run_elected(client, "kube-controller-manager", args.leader_elect, work).await
 }
 
 pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {

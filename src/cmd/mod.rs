@@ -39,3 +39,21 @@ pub async fn wait_for_signal() -> anyhow::Result<()> {
     tracing::info!("shutting down");
     Ok(())
 }
+
+/// Runs `work` after taking the `kube-system/<lease>` Lease when
+/// `leader_elect` (upstream's `--leader-elect`), else at once: the shared
+/// tail of `oxkube controller-manager` and `oxkube scheduler`.
+pub async fn run_elected(
+    client: kube::Client,
+    lease: &str,
+    leader_elect: bool,
+    work: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    if leader_elect {
+        let le = controllers::leader_election::LeaderElectionConfig::new(lease);
+        controllers::leader_election::run_as_leader(client, le, work).await?;
+    } else {
+        work.await;
+    }
+    Ok(())
+}

@@ -28,13 +28,7 @@ pub async fn start(args: SchedulerArgs) -> anyhow::Result<()> {
         scheduler_name: args.scheduler_name.clone(),
     };
     let work = scheduler::run(client.clone(), config);
-    if args.leader_elect {
-        let le = controllers::leader_election::LeaderElectionConfig::new("kube-scheduler");
-        controllers::leader_election::run_as_leader(client, le, work).await?;
-    } else {
-        work.await;
-    }
-    Ok(())
+    super::run_elected(client, "kube-scheduler", args.leader_elect, work).await
 }
 
 pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {

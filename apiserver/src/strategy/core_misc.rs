@@ -248,6 +248,33 @@ impl Strategy for EndpointsStrategy {
 
 // ---------------------------------------------------------- PersistentVolume
 
+/// `spec.accessModes` of a PV or PVC: at least one (`missing` is the
+/// Required message, which differs between the two), each a known mode.
+fn validate_access_modes(spec: &Value, missing: &str, causes: &mut Vec<Cause>) {
+    let modes = spec.get("accessModes").and_then(Value::as_array);
+    if modes.is_none_or(|m| m.is_empty()) {
+        causes.push(required("spec.accessModes", missing));
+    }
+    for m in modes.into_iter().flatten() {
+        if !m.as_str().is_some_and(|s| ACCESS_MODES.contains(&s)) {
+            causes.push(not_supported("spec.accessModes", m, &ACCESS_MODES));
+        }
+    }
+}
+
+/// `spec.volumeMode` of a PV or PVC, when set.
+fn validate_volume_mode(spec: &Value, causes: &mut Vec<Cause>) {
+    if let Some(mode) = spec.get("volumeMode").filter(|v| !v.is_null())
+        && !matches!(mode.as_str(), Some("Block" | "Filesystem"))
+    {
+        causes.push(not_supported(
+            "spec.volumeMode",
+            mode,
+            &["Block", "Filesystem"],
+        ));
+    }
+}
+
 /// The volume sources a PersistentVolume may name (exactly one).
 const PV_SOURCES: &[&str] = &[
     "awsElasticBlockStore",
@@ -284,15 +311,7 @@ fn default_pv(obj: &mut Value) {
 fn validate_pv(obj: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
     let spec = obj.get("spec").unwrap_or(&Value::Null);
-    let modes = spec.get("accessModes").and_then(Value::as_array);
-    if modes.is_none_or(|m| m.is_empty()) {
-        causes.push(required("spec.accessModes", ""));
-    }
-    for m in modes.into_iter().flatten() {
-        if !m.as_str().is_some_and(|s| ACCESS_MODES.contains(&s)) {
-            causes.push(not_supported("spec.accessModes", m, &ACCESS_MODES));
-        }
-    }
+    validate_access_modes(spec, "", &mut causes);
     match spec.pointer("/capacity/storage") {
         None => causes.push(required("spec.capacity", "")),
         Some(q) if quantity_positive(q) != Some(true) => causes.push(invalid(
@@ -322,15 +341,7 @@ fn validate_pv(obj: &Value) -> Vec<Cause> {
             &["Delete", "Recycle", "Retain"],
         ));
     }
-    if let Some(mode) = spec.get("volumeMode").filter(|v| !v.is_null())
-        && !matches!(mode.as_str(), Some("Block" | "Filesystem"))
-    {
-        causes.push(not_supported(
-            "spec.volumeMode",
-            mode,
-            &["Block", "Filesystem"],
-        ));
-    }
+    validate_volume_mode(spec, &mut causes);
     causes
 }
 
@@ -395,18 +406,7 @@ fn quantity_positive(q: &Value) -> Option<bool> {
 fn validate_pvc(obj: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
     let spec = obj.get("spec").unwrap_or(&Value::Null);
-    let modes = spec.get("accessModes").and_then(Value::as_array);
-    if modes.is_none_or(|m| m.is_empty()) {
-        causes.push(required(
-            "spec.accessModes",
-            "at least 1 access mode is required",
-        ));
-    }
-    for m in modes.into_iter().flatten() {
-        if !m.as_str().is_some_and(|s| ACCESS_MODES.contains(&s)) {
-            causes.push(not_supported("spec.accessModes", m, &ACCESS_MODES));
-        }
-    }
+    validate_access_modes(spec, "at least 1 access mode is required", &mut causes);
     match spec.pointer("/resources/requests/storage") {
         None => causes.push(required("spec.resources[storage]", "")),
         Some(q) => {
@@ -423,15 +423,7 @@ fn validate_pvc(obj: &Value) -> Vec<Cause> {
             }
         }
     }
-    if let Some(mode) = spec.get("volumeMode").filter(|v| !v.is_null())
-        && !matches!(mode.as_str(), Some("Block" | "Filesystem"))
-    {
-        causes.push(not_supported(
-            "spec.volumeMode",
-            mode,
-            &["Block", "Filesystem"],
-        ));
-    }
+    validate_volume_mode(spec, &mut causes);
     causes
 }
 
