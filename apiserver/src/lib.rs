@@ -22,6 +22,7 @@ pub mod error;
 pub mod field_validation;
 pub mod handlers;
 pub mod health;
+pub mod join;
 pub mod meta;
 pub mod metrics;
 pub mod namespace_cleanup;
@@ -98,7 +99,19 @@ impl RunningServer {
 pub async fn start(
     kv: Arc<dyn Kv>,
     serve: ServeConfig,
+    settings: ApiSettings,
+) -> Result<RunningServer, StartError> {
+    start_with_routes(kv, serve, settings, axum::Router::new()).await
+}
+
+/// `start`, also serving `extra` routes beside the API, outside its
+/// authentication (they authenticate themselves): the HA join routes of
+/// `join::router`.
+pub async fn start_with_routes(
+    kv: Arc<dyn Kv>,
+    serve: ServeConfig,
     mut settings: ApiSettings,
+    extra: axum::Router,
 ) -> Result<RunningServer, StartError> {
     let tls = tls::server_config(
         &serve.tls_cert_file,
@@ -124,7 +137,7 @@ pub async fn start(
     bootstrap::ensure_kubernetes_service(&state, local_addr).await?;
     state.load_services().await?;
     state.set_bootstrapped();
-    let app = server::router(state.clone());
+    let app = server::router(state.clone()).merge(extra);
     let tasks = vec![
         tokio::spawn(server::serve(listener, tls, app)),
         tokio::spawn(namespace_cleanup::run(

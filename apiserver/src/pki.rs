@@ -251,3 +251,141 @@ fn ensure_client_kubeconfig(
     write(&path, &kubeconfig, true)?;
     Ok(path)
 }
+
+// ---- HA control plane: shared files and the store's peer certificates ----
+
+/// The files, relative to the data dir, that every server of an HA control
+/// plane must share (the cluster CA and its key, the store's peer CA and its
+/// key): a joining server fetches them from a running server
+/// (`crate::join`) before it makes its own certificates. Anything that
+/// signs for the whole cluster belongs here.
+pub const CLUSTER_SHARED_FILES: &[&str] = &[
+    "pki/ca.crt",
+    "pki/ca.key",
+    "pki/peer-ca.crt",
+    "pki/peer-ca.key",
+];
+
+/// Paths of the store's peer TLS files (`ensure_peer_pki`): a CA of its
+/// own, like k3s's etcd peer CA, so a peer certificate is no API
+/// credential and an API client certificate is no peer.
+#[derive(Debug, Clone)]
+pub struct PeerPkiFiles {
+    pub ca_cert: PathBuf,
+    pub ca_key: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl PeerPkiFiles {
+    pub fn in_dir(data_dir: &Path) -> Self {
+        let pki = data_dir.join("pki");
+        PeerPkiFiles {
+            ca_cert: pki.join("peer-ca.crt"),
+            ca_key: pki.join("peer-ca.key"),
+            cert: pki.join("peer.crt"),
+            key: pki.join("peer.key"),
+        }
+    }
+}
+
+/// Creates the peer CA when missing (the first server; joiners receive it)
+/// and makes this server's peer certificate for `sans` (IP addresses or
+/// names), valid for both ends of a peer connection (server and client
+/// auth). The certificate is remade at every call, so it always names the
+/// current addresses.
+pub fn ensure_peer_pki(data_dir: &Path, sans: &[String]) -> Result<PeerPkiFiles, PkiError> {
+    let files = PeerPkiFiles::in_dir(data_dir);
+    if !files.ca_cert.exists() || !files.ca_key.exists() {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = name("oxkube-peer-ca", None);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        (params.not_before, params.not_after) = validity(3650);
+        let cert = params.self_signed(&key)?;
+        write(&files.ca_key, &key.serialize_pem(), true)?;
+        write(&files.ca_cert, &cert.pem(), false)?;
+    }
+    let ca_key = KeyPair::from_pem(&read(&files.ca_key)?)?;
+    let issuer = Issuer::from_ca_cert_pem(&read(&files.ca_cert)?, ca_key)?;
+    let mut all_sans = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    for san in sans {
+        if !all_sans.contains(san) {
+            all_sans.push(san.clone());
+        }
+    }
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(all_sans)?;
+    params.distinguished_name = name("oxkube-peer", None);
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    (params.not_before, params.not_after) = validity(365);
+    let cert = params.signed_by(&key, &issuer)?;
+    write(&files.key, &key.serialize_pem(), true)?;
+    write(&files.cert, &cert.pem(), false)?;
+    Ok(files)
+}
+
+/// Writes one of `CLUSTER_SHARED_FILES` received from another server
+/// (keys readable by the owner only). Refuses any other path.
+pub fn install_shared_file(
+    data_dir: &Path,
+    relative: &str,
+    contents: &[u8],
+) -> Result<(), PkiError> {
+    let path = data_dir.join(relative);
+    if !CLUSTER_SHARED_FILES.contains(&relative) {
+        return Err(PkiError::Io {
+            path,
+            source: std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "not a cluster-shared file",
+            ),
+        });
+    }
+    let text = std::str::from_utf8(contents).map_err(|e| PkiError::Io {
+        path: path.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })?;
+    write(&path, text, relative.ends_with(".key"))
+}
+
+#[cfg(test)]
+mod peer_tests {
+    use super::*;
+
+    #[test]
+    fn peer_pki_keeps_its_ca_and_remakes_the_leaf() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ensure_peer_pki(dir.path(), &["10.0.0.1".to_string()]).unwrap();
+        let ca = fs::read_to_string(&first.ca_cert).unwrap();
+        let leaf = fs::read_to_string(&first.cert).unwrap();
+        let second = ensure_peer_pki(dir.path(), &["10.0.0.2".to_string()]).unwrap();
+        assert_eq!(fs::read_to_string(&second.ca_cert).unwrap(), ca);
+        assert_ne!(fs::read_to_string(&second.cert).unwrap(), leaf);
+        let pem = fs::read(&second.cert).unwrap();
+        let (_, der) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+        let cert = der.parse_x509().unwrap();
+        let sans = cert.subject_alternative_name().unwrap().unwrap();
+        let ip = x509_parser::extensions::GeneralName::IPAddress(&[10, 0, 0, 2]);
+        assert!(sans.value.general_names.contains(&ip));
+    }
+
+    #[test]
+    fn only_shared_files_can_be_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        install_shared_file(dir.path(), "pki/ca.key", b"key").unwrap();
+        let mode = fs::metadata(dir.path().join("pki/ca.key")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+        assert!(install_shared_file(dir.path(), "../etc/passwd", b"x").is_err());
+        assert!(install_shared_file(dir.path(), "admin.kubeconfig", b"x").is_err());
+    }
+}

@@ -1,6 +1,17 @@
 //! `oxkube server`: the all-in-one control plane on one machine (like k3s):
 //! the embedded store and the API server, with a PKI and an admin
-//! kubeconfig made on first start.
+//! kubeconfig made on first start, the controller manager and the scheduler.
+//!
+//! With `--cluster-init` (first server) or `--server URL --token T`
+//! (further servers) it is one server of an HA control plane, k3s's
+//! embedded-etcd pattern: the embedded store is a member of a Raft store
+//! shared by the servers (`server/ha.rs` decides the role, `server/member.rs`
+//! runs the member), every API server serves the join routes
+//! (`apiserver::join`), and the controller manager and scheduler run with
+//! leader election, so one of each acts at a time. See docs/ha.md.
+
+pub mod ha;
+mod member;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -32,18 +43,31 @@ pub struct ServerArgs {
     pub node_name: Option<String>,
     #[command(flatten)]
     pub node: super::kubelet::NodeFlags,
+    /// HA control plane flags (boxed: they are rarely set).
+    #[command(flatten)]
+    pub ha: Box<ha::HaArgs>,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let engine = store::Engine::open(
-        &args.data_dir.join("store"),
-        store::EngineOptions::default(),
-    )
-    .context("opening the embedded store")?;
-    let kv: Arc<dyn store::Kv> = engine;
+    let role = ha::role(&args.data_dir, &args.ha)?;
+    // A joining server takes the cluster's CA before making its own
+    // certificates with it.
+    let join_client = match &role {
+        Some(ha::Role::Join { server, token }) => {
+            Some(ha::fetch_cluster_files(&args.data_dir, server, token).await?)
+        }
+        _ => None,
+    };
+    let advertise = match role {
+        Some(_) => Some(ha::advertise_address(
+            args.api.bind_address,
+            args.ha.advertise_address,
+        )?),
+        None => None,
+    };
 
     let bind = SocketAddr::new(args.api.bind_address, args.api.secure_port);
     let host = match args.api.bind_address {
@@ -51,21 +75,69 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         ip => ip.to_string(),
     };
     let url = format!("https://{host}:{}", args.api.secure_port);
-    let pki = apiserver::pki::ensure(&args.data_dir, &url, std::slice::from_ref(&host))
-        .context("creating certificates")?;
+    let mut sans = vec![host.clone()];
+    sans.extend(advertise.map(|ip| ip.to_string()));
+    let pki =
+        apiserver::pki::ensure(&args.data_dir, &url, &sans).context("creating certificates")?;
     let serve = apiserver::ServeConfig {
         bind,
-        tls_cert_file: args.api.tls_cert_file.clone().unwrap_or(pki.serving_cert),
+        tls_cert_file: args
+            .api
+            .tls_cert_file
+            .clone()
+            .unwrap_or(pki.serving_cert.clone()),
         tls_private_key_file: args
             .api
             .tls_private_key_file
             .clone()
-            .unwrap_or(pki.serving_key),
-        client_ca_file: Some(args.api.client_ca_file.clone().unwrap_or(pki.ca_cert)),
+            .unwrap_or(pki.serving_key.clone()),
+        client_ca_file: Some(
+            args.api
+                .client_ca_file
+                .clone()
+                .unwrap_or(pki.ca_cert.clone()),
+        ),
     };
-    let server = apiserver::start(kv, serve, args.api.settings()).await?;
+
+    let settings = args.api.settings();
+    let (server, store_member) = match (&role, advertise) {
+        (Some(role), Some(advertise)) => {
+            let secret =
+                ha::settle_token(&args.data_dir, role, args.ha.token.as_deref(), &pki.ca_cert)?;
+            let name = ha::member_name(&args.data_dir, args.node_name.as_deref())?;
+            let store = member::start(member::MemberPlan {
+                data_dir: &args.data_dir,
+                name,
+                bind: args.api.bind_address,
+                advertise,
+                peer_port: args.ha.peer_port,
+                join: join_client.as_ref(),
+                init: matches!(role, ha::Role::Init),
+            })
+            .await?;
+            member::wait_ready(&store.member).await?;
+            let kv: Arc<dyn store::Kv> = store.member.clone();
+            let routes = apiserver::join::router(apiserver::join::JoinConfig {
+                data_dir: args.data_dir.clone(),
+                secret,
+                kv: kv.clone(),
+            });
+            let server = apiserver::start_with_routes(kv, serve, settings, routes).await?;
+            (server, Some(store))
+        }
+        _ => {
+            let engine = store::Engine::open(
+                &ha::store_dir(&args.data_dir),
+                store::EngineOptions::default(),
+            )
+            .context("opening the embedded store")?;
+            let server = apiserver::start(engine, serve, settings).await?;
+            (server, None)
+        }
+    };
     // Control-plane components talk to the API server over HTTPS with their
-    // own client certificates, like upstream's.
+    // own client certificates, like upstream's. They always take their
+    // Leases (`run_elected`), so only one of each acts among HA servers.
     let local_url = format!("https://{host}:{}", server.local_addr.port());
     let _controller_manager = if args.disable_controller_manager {
         None
@@ -106,5 +178,19 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         server.local_addr,
         pki.admin_kubeconfig.display()
     );
-    super::until_signal(server).await
+    if let (Some(store), Some(advertise)) = (&store_member, advertise) {
+        let join_url = SocketAddr::new(advertise, server.local_addr.port());
+        println!(
+            "Store member {:x} (peers at {}).\nJoin another server with:\n  oxkube server --server https://{join_url} --token \"$(cat {})\"",
+            store.member.id(),
+            store.peer_url,
+            ha::token_path(&args.data_dir).display()
+        );
+    }
+    super::wait_for_signal().await?;
+    server.abort();
+    if let Some(store) = store_member {
+        store.shutdown().await;
+    }
+    Ok(())
 }
