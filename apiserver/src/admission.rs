@@ -1,7 +1,9 @@
 //! Built-in admission that every write passes: object metadata validation
-//! (upstream `ValidateObjectMeta`) and namespace lifecycle (no content in
-//! missing or terminating namespaces). Webhooks and policies come later and
-//! will hang off this module.
+//! (upstream `ValidateObjectMeta`), namespace lifecycle (no content in
+//! missing or terminating namespaces) and ResourceQuota (`quota`). Webhooks
+//! and policies come later and will hang off this module.
+
+pub mod quota;
 
 use serde_json::Value;
 

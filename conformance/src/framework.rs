@@ -10,6 +10,8 @@ use kube::api::{Api, DeleteParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 
+use crate::nodes::NodeNeed;
+
 /// How a test body ends when it does not pass.
 #[derive(Debug, thiserror::Error)]
 pub enum TestError {
@@ -101,8 +103,8 @@ pub struct TestCase {
     pub name: &'static str,
     /// Whether `name` is an upstream conformance codename.
     pub upstream: bool,
-    /// Needs a Ready, schedulable node (pods must run).
-    pub needs_nodes: bool,
+    /// What it needs of the nodes (see `nodes`).
+    pub nodes: NodeNeed,
     /// Upper bound for the body; cleanup runs afterwards regardless.
     pub timeout: Duration,
     pub run: TestFn,
@@ -114,7 +116,7 @@ impl TestCase {
         Self {
             name,
             upstream: true,
-            needs_nodes: false,
+            nodes: NodeNeed::None,
             timeout: Duration::from_secs(60),
             run,
         }
@@ -125,15 +127,25 @@ impl TestCase {
         Self {
             name,
             upstream: false,
-            needs_nodes: false,
+            nodes: NodeNeed::None,
             timeout: Duration::from_secs(60),
             run,
         }
     }
 
-    /// Marks the test as needing schedulable nodes (and a longer timeout).
+    /// Marks the test as needing nodes that run containers (and a longer
+    /// timeout).
     pub const fn with_nodes(mut self) -> Self {
-        self.needs_nodes = true;
+        self.nodes = NodeNeed::Containers;
+        self.timeout = Duration::from_secs(180);
+        self
+    }
+
+    /// Marks the test as needing pods that get scheduled and become
+    /// Running/Ready, which simulated nodes provide too (and a longer
+    /// timeout).
+    pub const fn with_running_pods(mut self) -> Self {
+        self.nodes = NodeNeed::Schedulable;
         self.timeout = Duration::from_secs(180);
         self
     }

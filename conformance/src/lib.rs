@@ -17,6 +17,7 @@ pub mod framework;
 pub mod images;
 pub mod known_gaps;
 pub mod kubectl;
+pub mod nodes;
 pub mod pod_runs;
 pub mod report;
 pub mod runner;

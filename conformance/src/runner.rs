@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::core::v1::{Namespace, Node, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -12,6 +12,7 @@ use tracing::{Instrument, info, warn};
 
 use crate::framework::{Ctx, TestCase, TestError};
 use crate::known_gaps::KnownGaps;
+use crate::nodes::NodeGaps;
 use crate::report::{Outcome, Summary, TestReport};
 use crate::{ConformanceError, RunOptions, suites, upstream};
 
@@ -62,40 +63,6 @@ async fn client_for(path: &std::path::Path) -> Result<Client, ConformanceError> 
     Client::try_from(config).map_err(ConformanceError::Client)
 }
 
-/// Why node-needing tests cannot run, or `None` when some node is Ready,
-/// schedulable and free of NoSchedule/NoExecute taints.
-pub fn no_nodes_reason(nodes: &[Node]) -> Option<String> {
-    let usable = nodes.iter().any(|node| {
-        let spec = node.spec.as_ref();
-        let unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
-        let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|taints| {
-            taints
-                .iter()
-                .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-        });
-        let ready = node
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|conds| {
-                conds
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-            });
-        ready && !unschedulable && !tainted
-    });
-    if usable {
-        None
-    } else if nodes.is_empty() {
-        Some("no schedulable nodes (the cluster has no Node objects)".to_string())
-    } else {
-        Some(format!(
-            "no schedulable nodes ({} node(s), none Ready, schedulable and untainted)",
-            nodes.len()
-        ))
-    }
-}
-
 pub(crate) async fn run_suite(
     options: &RunOptions,
     gaps: &KnownGaps,
@@ -118,7 +85,7 @@ pub(crate) async fn run_suite(
             what: "listing nodes",
             source,
         })?;
-    let node_gap = no_nodes_reason(&nodes.items);
+    let node_gaps = NodeGaps::of(&nodes.items);
 
     let selected: Vec<TestCase> = suites::all()
         .into_iter()
@@ -141,7 +108,7 @@ pub(crate) async fn run_suite(
     let results: Vec<TestReport> = futures::stream::iter(selected)
         .map(|test| {
             let client = client.clone();
-            let node_gap = node_gap.clone();
+            let node_gap = node_gaps.reason(test.nodes).map(str::to_string);
             let listed = gaps.reason(test.name).map(str::to_string);
             let kubeconfig = kubeconfig.clone();
             async move { run_one(client, kubeconfig, test, node_gap, listed).await }
@@ -161,9 +128,9 @@ async fn run_one(
     known_gap: Option<String>,
 ) -> TestReport {
     let started = Instant::now();
-    let outcome = match (test.needs_nodes, node_gap) {
-        (true, Some(reason)) => Outcome::Skipped(reason),
-        _ => execute(client, kubeconfig, &test).await,
+    let outcome = match node_gap {
+        Some(reason) => Outcome::Skipped(reason),
+        None => execute(client, kubeconfig, &test).await,
     }
     .with_known_gap(known_gap.as_deref());
     let report = TestReport {
@@ -211,7 +178,25 @@ async fn create_namespace(client: &Client) -> Result<String, kube::Error> {
         ..Namespace::default()
     };
     let created = api.create(&PostParams::default(), &ns).await?;
-    Ok(created.metadata.name.unwrap_or_default())
+    let name = created.metadata.name.unwrap_or_default();
+    wait_for_default_service_account(client, &name).await;
+    Ok(name)
+}
+
+/// Waits (up to upstream's ServiceAccountProvisionTimeout, 2 min) for the
+/// controller manager to make the namespace's `default` ServiceAccount, as
+/// upstream's framework does before every test: pods cannot be created
+/// without it. A cluster that never makes it fails the pod tests instead.
+async fn wait_for_default_service_account(client: &Client, ns: &str) {
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = api.get_opt("default").await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    warn!(%ns, "no default service account after 2 minutes");
 }
 
 async fn delete_namespace(client: &Client, ns: &str) {

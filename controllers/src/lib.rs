@@ -3,7 +3,8 @@
 //! with back-off). Talks to the API server only over HTTPS with the `kube`
 //! client; depends on no sibling crate.
 //!
-//! - `replicaset`, `deployment`: workloads.
+//! - `replicaset`, `replication_controller` (one core: `replicas`),
+//!   `deployment`: workloads.
 //! - `garbage_collector`: ownerReferences, background/foreground/orphan.
 //! - `disruption`: PodDisruptionBudget status for `pods/eviction`.
 //! - `pod_gc`: pods bound to Nodes that no longer exist.
@@ -30,7 +31,9 @@ pub mod namespace_defaults;
 pub mod node_lifecycle;
 pub mod objects;
 pub mod pod_gc;
+pub mod replicas;
 pub mod replicaset;
+pub mod replication_controller;
 pub mod resource_quota;
 
 pub use error::{Error, Result};

@@ -10,8 +10,9 @@ use std::pin::Pin;
 use kube::Client;
 
 /// (name, alias) of every controller this crate has.
-pub const CONTROLLERS: [(&str, &str); 10] = [
+pub const CONTROLLERS: [(&str, &str); 11] = [
     ("replicaset-controller", "replicaset"),
+    ("replicationcontroller-controller", "replicationcontroller"),
     ("deployment-controller", "deployment"),
     ("garbage-collector-controller", "garbagecollector"),
     ("disruption-controller", "disruption"),
@@ -87,6 +88,7 @@ pub async fn run(client: Client, cfg: ManagerConfig) {
         let c = client.clone();
         let task: Pin<Box<dyn Future<Output = ()> + Send>> = match alias {
             "replicaset" => Box::pin(crate::replicaset::run(c)),
+            "replicationcontroller" => Box::pin(crate::replication_controller::run(c)),
             "deployment" => Box::pin(crate::deployment::run(c)),
             "garbagecollector" => Box::pin(crate::garbage_collector::run(c)),
             "disruption" => Box::pin(crate::disruption::run(c)),

@@ -1,96 +1,113 @@
 //! ResourceQuota status (upstream's `resourcequota` controller): for each
-//! quota, `status.hard` = `spec.hard` and `status.used` = what the namespace
-//! holds of each listed resource: object counts (`pods`, `services`,
-//! `secrets`, `configmaps`, `persistentvolumeclaims`,
-//! `replicationcontrollers`, `resourcequotas`, `services.nodeports`,
-//! `services.loadbalancers`, `count/<resource>[.<group>]` for any served
-//! resource) and compute of non-terminal pods (`requests.cpu`/`cpu`,
-//! `requests.memory`/`memory`, `limits.cpu`, `limits.memory`) and
-//! `requests.storage` of claims. Recomputed when pods, services, secrets,
-//! ConfigMaps or claims of the namespace change, and every 30 s.
+//! quota, `status.hard` = `spec.hard` and `status.used` = what the objects
+//! of the namespace that the quota's scopes cover use of each listed name.
+//! The accounting (which kind a name counts, what one object uses, scopes)
+//! is `component_base::quota`, the same code the API server's quota
+//! admission charges new objects with; this controller only lists and sums.
+//!
+//! Recomputed when the quota's spec changes (not on status writes: the
+//! admission's own charges must not race a recount), when pods, services,
+//! secrets, ConfigMaps, claims, ReplicationControllers or ReplicaSets of
+//! the namespace change, and every 30 s (other `count/<resource>` names).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use component_base::quantity::milli_value;
+use component_base::quota;
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolumeClaim, Pod, ResourceQuota, Secret, Service,
+    ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Secret, Service,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use kube::discovery::Discovery;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
-use serde_json::json;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::{Value, json};
 
 use crate::error::{Error, Result, is_not_found};
 
+/// How often every quota is recounted regardless of events.
+const RESYNC: Duration = Duration::from_secs(30);
+
 struct Ctx {
     client: Client,
-    /// "plural" or "plural.group" -> resource, for `count/...`.
-    resources: BTreeMap<String, ApiResource>,
+    /// (group, plural) -> resource, from discovery.
+    resources: BTreeMap<(String, String), ApiResource>,
 }
 
 pub async fn run(client: Client) {
     let mut resources = BTreeMap::new();
-    if let Ok(d) = Discovery::new(client.clone()).run().await {
-        for g in d.groups() {
-            for (ar, _) in g.recommended_resources() {
-                let key = if ar.group.is_empty() {
-                    ar.plural.clone()
-                } else {
-                    format!("{}.{}", ar.plural, ar.group)
-                };
-                resources.insert(key, ar);
+    match Discovery::new(client.clone()).run().await {
+        Ok(d) => {
+            for g in d.groups() {
+                for (ar, _) in g.recommended_resources() {
+                    resources.insert((ar.group.clone(), ar.plural.clone()), ar);
+                }
             }
         }
+        Err(err) => tracing::warn!(%err, "discovery failed: only core kinds are counted"),
     }
-    let controller = Controller::new(
+    let (quotas, writer) = reflector::store();
+    let quota_events = watcher(
         Api::<ResourceQuota>::all(client.clone()),
         watcher::Config::default(),
-    );
-    let quotas = controller.store();
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(spec_hash, PredicateConfig::default());
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         resources,
     });
-    let q1 = quotas.clone();
-    let q2 = quotas.clone();
-    let q3 = quotas.clone();
-    let q4 = quotas.clone();
+    let controller = Controller::for_stream(quota_events, quotas.clone());
+    let controller = trigger_on::<Pod>(controller, &client, &quotas);
+    let controller = trigger_on::<ConfigMap>(controller, &client, &quotas);
+    let controller = trigger_on::<Secret>(controller, &client, &quotas);
+    let controller = trigger_on::<Service>(controller, &client, &quotas);
+    let controller = trigger_on::<PersistentVolumeClaim>(controller, &client, &quotas);
+    let controller = trigger_on::<ReplicationController>(controller, &client, &quotas);
+    let controller = trigger_on::<ReplicaSet>(controller, &client, &quotas);
     controller
-        .watches(
-            Api::<Pod>::all(client.clone()),
-            watcher::Config::default(),
-            move |o| in_namespace(&quotas, o.namespace()),
-        )
-        .watches(
-            Api::<ConfigMap>::all(client.clone()),
-            watcher::Config::default(),
-            move |o| in_namespace(&q1, o.namespace()),
-        )
-        .watches(
-            Api::<Secret>::all(client.clone()),
-            watcher::Config::default(),
-            move |o| in_namespace(&q2, o.namespace()),
-        )
-        .watches(
-            Api::<Service>::all(client.clone()),
-            watcher::Config::default(),
-            move |o| in_namespace(&q3, o.namespace()),
-        )
-        .watches(
-            Api::<PersistentVolumeClaim>::all(client.clone()),
-            watcher::Config::default(),
-            move |o| in_namespace(&q4, o.namespace()),
-        )
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
+}
+
+/// Changes of `K` objects recount the quotas of their namespace.
+fn trigger_on<K>(
+    controller: Controller<ResourceQuota>,
+    client: &Client,
+    quotas: &Store<ResourceQuota>,
+) -> Controller<ResourceQuota>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let quotas = quotas.clone();
+    controller.watches(
+        Api::<K>::all(client.clone()),
+        watcher::Config::default(),
+        move |o: K| in_namespace(&quotas, o.meta().namespace.clone()),
+    )
+}
+
+/// Quota events pass only when the spec (or the object) changes.
+fn spec_hash(q: &ResourceQuota) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    q.metadata.uid.hash(&mut h);
+    serde_json::to_string(&q.spec).ok()?.hash(&mut h);
+    Some(h.finish())
 }
 
 fn in_namespace(
@@ -112,22 +129,37 @@ fn error_policy(q: Arc<ResourceQuota>, err: &Error, _ctx: Arc<Ctx>) -> Action {
 
 async fn reconcile(q: Arc<ResourceQuota>, ctx: Arc<Ctx>) -> Result<Action> {
     let ns = q.namespace().unwrap_or_default();
+    let spec = serde_json::to_value(&q.spec)?;
     let hard = q
         .spec
         .as_ref()
         .and_then(|s| s.hard.clone())
         .unwrap_or_default();
-    let mut used: BTreeMap<String, Quantity> = BTreeMap::new();
-    let mut pods: Option<Vec<Pod>> = None;
-    for name in hard.keys() {
-        if let Some(v) = usage(&ctx, &ns, name, &mut pods).await? {
-            used.insert(name.clone(), Quantity(v));
-        }
-    }
+    let used = count_usage(&ctx, &ns, &spec, hard.keys()).await?;
     let status = q.status.clone().unwrap_or_default();
-    if status.hard.as_ref() != Some(&hard) || status.used.as_ref() != Some(&used) {
+    let old_used: BTreeMap<String, String> = status
+        .used
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    let old_hard = status.hard.unwrap_or_default();
+    if old_hard != hard || old_used != used {
+        // A merge patch: names no longer listed are removed explicitly.
+        let mut used_patch: serde_json::Map<String, Value> = old_used
+            .keys()
+            .filter(|k| !used.contains_key(*k))
+            .map(|k| (k.clone(), Value::Null))
+            .collect();
+        used_patch.extend(used.iter().map(|(k, v)| (k.clone(), json!(v))));
+        let mut hard_patch: serde_json::Map<String, Value> = old_hard
+            .keys()
+            .filter(|k| !hard.contains_key(*k))
+            .map(|k| (k.clone(), Value::Null))
+            .collect();
+        hard_patch.extend(hard.iter().map(|(k, v)| (k.clone(), json!(v))));
         let api: Api<ResourceQuota> = Api::namespaced(ctx.client.clone(), &ns);
-        let patch = json!({"status": {"hard": hard, "used": used}});
+        let patch = json!({"status": {"hard": hard_patch, "used": used_patch}});
         match api
             .patch_status(
                 &q.name_any(),
@@ -141,167 +173,44 @@ async fn reconcile(q: Arc<ResourceQuota>, ctx: Arc<Ctx>) -> Result<Action> {
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(Action::requeue(Duration::from_secs(30)))
+    Ok(Action::requeue(RESYNC))
 }
 
-async fn count(ctx: &Ctx, ns: &str, key: &str) -> Result<Option<i64>> {
-    let Some(ar) = ctx.resources.get(key) else {
-        return Ok(None);
-    };
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, ar);
-    Ok(Some(
-        api.list_metadata(&ListParams::default()).await?.items.len() as i64,
-    ))
-}
-
-async fn usage(
+/// `status.used` for the names in `hard`: each name no evaluator knows is
+/// left out; the others are summed over the covered objects of their kind.
+async fn count_usage<'a>(
     ctx: &Ctx,
     ns: &str,
-    name: &str,
-    pods: &mut Option<Vec<Pod>>,
-) -> Result<Option<String>> {
-    let counted = |n: Option<i64>| n.map(|n| n.to_string());
-    Ok(match name {
-        "pods" | "count/pods" => {
-            let list = active_pods(ctx, ns, pods).await?;
-            Some(list.len().to_string())
+    spec: &Value,
+    hard: impl Iterator<Item = &'a String>,
+) -> Result<BTreeMap<String, String>> {
+    let mut by_resource: BTreeMap<(String, String), BTreeSet<&String>> = BTreeMap::new();
+    for name in hard {
+        if let Some(resource) = quota::counted_resource(name) {
+            by_resource.entry(resource).or_default().insert(name);
         }
-        "services"
-        | "secrets"
-        | "configmaps"
-        | "persistentvolumeclaims"
-        | "replicationcontrollers"
-        | "resourcequotas" => counted(count(ctx, ns, name).await?),
-        "services.nodeports" | "services.loadbalancers" => {
-            let api: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
-            let list = api.list(&ListParams::default()).await?.items;
-            let n: usize = list
-                .iter()
-                .filter_map(|s| s.spec.as_ref())
-                .map(|s| match (name, s.type_.as_deref()) {
-                    ("services.loadbalancers", Some("LoadBalancer")) => 1,
-                    ("services.nodeports", Some("NodePort" | "LoadBalancer")) => s
-                        .ports
-                        .as_ref()
-                        .map(|p| p.iter().filter(|p| p.node_port.is_some()).count())
-                        .unwrap_or(0),
-                    _ => 0,
-                })
-                .sum();
-            Some(n.to_string())
-        }
-        "requests.cpu" | "cpu" | "limits.cpu" | "requests.memory" | "memory" | "limits.memory" => {
-            let limits = name.starts_with("limits.");
-            let resource = name.rsplit('.').next().unwrap_or(name);
-            let list = active_pods(ctx, ns, pods).await?;
-            let total: i64 = list
-                .iter()
-                .filter_map(|p| p.spec.as_ref())
-                .flat_map(|s| s.containers.iter())
-                .filter_map(|c| {
-                    let r = c.resources.as_ref()?;
-                    let map = if limits {
-                        r.limits.as_ref()
-                    } else {
-                        r.requests.as_ref().or(r.limits.as_ref())
-                    };
-                    map?.get(resource).and_then(|q| milli_value(&q.0))
-                })
-                .sum();
-            Some(format_milli(total, resource == "cpu"))
-        }
-        "requests.storage" => {
-            let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), ns);
-            let total: i64 = api
-                .list(&ListParams::default())
-                .await?
-                .items
-                .iter()
-                .filter_map(|c| {
-                    c.spec
-                        .as_ref()?
-                        .resources
-                        .as_ref()?
-                        .requests
-                        .as_ref()?
-                        .get("storage")
-                        .and_then(|q| milli_value(&q.0))
-                })
-                .sum();
-            Some(format_milli(total, false))
-        }
-        other => match other.strip_prefix("count/") {
-            Some(key) => counted(count(ctx, ns, key).await?),
-            None => None,
-        },
-    })
-}
-
-async fn active_pods<'a>(
-    ctx: &Ctx,
-    ns: &str,
-    pods: &'a mut Option<Vec<Pod>>,
-) -> Result<&'a Vec<Pod>> {
-    if pods.is_none() {
-        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-        let list = api.list(&ListParams::default()).await?.items;
-        *pods = Some(
-            list.into_iter()
-                .filter(|p| {
-                    !matches!(
-                        p.status.as_ref().and_then(|s| s.phase.as_deref()),
-                        Some("Succeeded" | "Failed")
-                    )
-                })
-                .collect(),
-        );
     }
-    Ok(pods.get_or_insert_with(Vec::new))
-}
-
-/// Canonical text of a sum: millicores for cpu ("1500m", "2"), binary
-/// suffixes for whole multiples of Ki/Mi/Gi otherwise.
-pub fn format_milli(milli: i64, cpu: bool) -> String {
-    if milli == 0 {
-        return "0".into();
-    }
-    if cpu || milli % 1000 != 0 {
-        return if milli % 1000 == 0 {
-            (milli / 1000).to_string()
-        } else {
-            format!("{milli}m")
+    let mut used = BTreeMap::new();
+    for ((group, plural), names) in by_resource {
+        let Some(ar) = ctx.resources.get(&(group.clone(), plural.clone())) else {
+            continue;
         };
-    }
-    let units = milli / 1000;
-    for (suffix, size) in [
-        ("Ti", 1i64 << 40),
-        ("Gi", 1 << 30),
-        ("Mi", 1 << 20),
-        ("Ki", 1 << 10),
-    ] {
-        if units % size == 0 {
-            return format!("{}{suffix}", units / size);
+        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, ar);
+        let objects = api.list(&ListParams::default()).await?.items;
+        let mut totals: BTreeMap<&String, i64> = names.iter().map(|n| (*n, 0)).collect();
+        for obj in objects {
+            let obj = serde_json::to_value(&obj)?;
+            if !quota::scopes_match(spec, &group, &plural, &obj) {
+                continue;
+            }
+            let usage = quota::usage(&group, &plural, &obj);
+            for (name, total) in totals.iter_mut() {
+                *total += usage.get(*name).copied().unwrap_or(0);
+            }
+        }
+        for (name, total) in totals {
+            used.insert(name.clone(), quota::format(name, total));
         }
     }
-    units.to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantities_round_trip() {
-        assert_eq!(
-            format_milli(milli_value("500m").unwrap() * 3, true),
-            "1500m"
-        );
-        assert_eq!(format_milli(milli_value("1").unwrap() * 2, true), "2");
-        assert_eq!(
-            format_milli(milli_value("512Mi").unwrap() * 2, false),
-            "1Gi"
-        );
-        assert_eq!(format_milli(milli_value("100").unwrap(), false), "100");
-        assert_eq!(format_milli(0, false), "0");
-    }
+    Ok(used)
 }

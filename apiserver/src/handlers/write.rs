@@ -137,6 +137,7 @@ fn validate_new(ctx: &Ctx, obj: &Value) -> ApiResult<()> {
 async fn store_new(ctx: &Ctx, obj: Value) -> ApiResult<Value> {
     validate_new(ctx, &obj)?;
     admission::namespace_lifecycle(ctx, &ctx.res, meta::name(&obj)).await?;
+    admission::quota::charge(ctx, &ctx.res, &obj).await?;
     ctx.state
         .store
         .create(&ctx.res, ctx.ns(), obj, ctx.dry_run())

@@ -10,11 +10,14 @@ mod crd;
 mod disruption;
 mod extra;
 mod garbage_collector;
+mod garbage_collector_rc;
 mod instrumentation;
 mod network;
 mod node;
 mod node_pods;
+mod replication_controller;
 mod resource_apis;
+mod resource_quota;
 mod scheduling;
 mod storage;
 
@@ -22,8 +25,11 @@ mod storage;
 pub fn all() -> Vec<TestCase> {
     let mut tests = Vec::new();
     tests.extend(apimachinery::tests());
+    tests.extend(resource_quota::tests());
     tests.extend(garbage_collector::tests());
+    tests.extend(garbage_collector_rc::tests());
     tests.extend(apps::tests());
+    tests.extend(replication_controller::tests());
     tests.extend(disruption::tests());
     tests.extend(auth::tests());
     tests.extend(cli::tests());
