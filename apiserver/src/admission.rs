@@ -1,7 +1,8 @@
 //! Built-in admission that every write passes: object metadata validation
 //! (upstream `ValidateObjectMeta`), namespace lifecycle (no content in
-//! missing or terminating namespaces) and ResourceQuota (`quota`). Webhooks
-//! and policies come later and will hang off this module.
+//! missing or terminating namespaces) and the mutating plugins of new
+//! objects (`mutate_new`: ServiceAccount). Webhooks and policies come later
+//! and will hang off this module.
 
 pub mod quota;
 
@@ -98,6 +99,20 @@ pub async fn namespace_lifecycle(ctx: &Ctx, res: &Resource, name: &str) -> ApiRe
         }));
         e.reason = "Forbidden";
         return Err(e);
+    }
+    Ok(())
+}
+
+/// The mutating admission plugins on create, in upstream's order.
+pub async fn mutate_new(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
+    let info = &ctx.res.info;
+    if ctx.state.settings.service_account_admission
+        && info.group.is_empty()
+        && info.kind == "Pod"
+        && ctx.info.subresource.is_none()
+        && let Some(ns) = ctx.ns()
+    {
+        crate::serviceaccount::admission::admit_pod(&ctx.state, ns, obj).await?;
     }
     Ok(())
 }

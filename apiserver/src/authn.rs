@@ -1,14 +1,33 @@
-//! Authentication: who is asking. Today x509 client certificates (CN is the
-//! user, each O a group), verified by the TLS layer against the client CA;
-//! bearer and ServiceAccount tokens come with the RBAC work.
+//! Authentication: who is asking. x509 client certificates (CN is the
+//! user, each O a group), verified by the TLS layer against the client CA,
+//! come first; then `Authorization: Bearer` ServiceAccount tokens
+//! (`serviceaccount::authenticator`), checked in `server::observe`.
+
+use std::collections::BTreeMap;
 
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 /// The authenticated user of one request (upstream's `user.Info`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UserInfo {
     pub name: String,
+    pub uid: String,
     pub groups: Vec<String>,
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl UserInfo {
+    /// The `userInfo` of reviews (authentication.k8s.io/v1 UserInfo).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut out = serde_json::json!({"username": self.name, "groups": self.groups});
+        if !self.uid.is_empty() {
+            out["uid"] = serde_json::json!(self.uid);
+        }
+        if !self.extra.is_empty() {
+            out["extra"] = serde_json::json!(self.extra);
+        }
+        out
+    }
 }
 
 impl UserInfo {
@@ -26,7 +45,11 @@ impl UserInfo {
             .filter_map(|o| o.as_str().ok().map(str::to_string))
             .collect();
         groups.push("system:authenticated".to_string());
-        Some(UserInfo { name, groups })
+        Some(UserInfo {
+            name,
+            groups,
+            ..Default::default()
+        })
     }
 }
 

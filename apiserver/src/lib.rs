@@ -37,6 +37,7 @@ pub mod request_info;
 pub mod resources;
 pub mod selectors;
 pub mod server;
+pub mod serviceaccount;
 pub mod state;
 pub mod strategy;
 pub mod testing;

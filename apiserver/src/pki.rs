@@ -21,6 +21,8 @@ pub enum PkiError {
     },
     #[error("certificate generation: {0}")]
     Generate(#[from] rcgen::Error),
+    #[error("service account key: {0}")]
+    ServiceAccountKey(String),
 }
 
 /// Paths of the files `ensure` creates.
@@ -33,6 +35,9 @@ pub struct PkiFiles {
     pub admin_cert: PathBuf,
     pub admin_key: PathBuf,
     pub admin_kubeconfig: PathBuf,
+    /// The ServiceAccount token signing key (PKCS#8 EC P-256): the API
+    /// server's `--service-account-signing-key-file` and `-key-file`.
+    pub service_account_key: PathBuf,
 }
 
 impl PkiFiles {
@@ -46,6 +51,7 @@ impl PkiFiles {
             admin_cert: pki.join("admin.crt"),
             admin_key: pki.join("admin.key"),
             admin_kubeconfig: data_dir.join("admin.kubeconfig"),
+            service_account_key: pki.join("sa.key"),
         }
     }
 }
@@ -101,6 +107,11 @@ pub fn ensure(
     }
     let ca_key = KeyPair::from_pem(&read(&files.ca_key)?)?;
     let issuer = Issuer::from_ca_cert_pem(&read(&files.ca_cert)?, ca_key)?;
+    if !files.service_account_key.exists() {
+        let pem = crate::serviceaccount::keys::SigningKey::generate_pem()
+            .map_err(|e| PkiError::ServiceAccountKey(e.to_string()))?;
+        write(&files.service_account_key, &pem, true)?;
+    }
 
     if !files.serving_cert.exists() || !files.serving_key.exists() {
         let mut sans = vec![
@@ -262,6 +273,7 @@ fn ensure_client_kubeconfig(
 pub const CLUSTER_SHARED_FILES: &[&str] = &[
     "pki/ca.crt",
     "pki/ca.key",
+    "pki/sa.key",
     "pki/peer-ca.crt",
     "pki/peer-ca.key",
 ];

@@ -21,7 +21,7 @@ use crate::authn::{Authenticated, UserInfo, is_public_path};
 use crate::error::ApiError;
 use crate::request_info;
 use crate::state::ApiState;
-use crate::{discovery, handlers, health, openapi};
+use crate::{discovery, handlers, health, openapi, serviceaccount};
 
 /// All routes of the API server.
 pub fn router(state: Arc<ApiState>) -> Router {
@@ -34,6 +34,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/readyz/{check}", get(health::readyz_check))
         .route("/version", get(health::version))
         .route("/metrics", get(health::metrics))
+        .route(
+            "/.well-known/openid-configuration",
+            get(serviceaccount::oidc::configuration),
+        )
+        .route("/openid/v1/jwks", get(serviceaccount::oidc::jwks))
         // Discovery answers with and without a trailing slash, as upstream
         // (`kubectl proxy` users and old clients ask for `/api/`).
         .route("/api", get(discovery::api))
@@ -55,13 +60,31 @@ pub fn router(state: Arc<ApiState>) -> Router {
 }
 
 /// Authentication, metrics and a tracing span around every request.
-async fn observe(State(state): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
+async fn observe(State(state): State<Arc<ApiState>>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let path = req.uri().path().to_string();
-    let authenticated = req
+    let mut authenticated = req
         .extensions()
         .get::<Authenticated>()
         .and_then(|a| a.0.clone());
+    // A client certificate wins; otherwise a bearer token must be valid
+    // (a bad one is 401 even on public paths, as upstream).
+    if authenticated.is_none()
+        && let Some(token) = bearer_token(req.headers())
+    {
+        match serviceaccount::authenticator::authenticate(&state, token, None).await {
+            Ok(Some(a)) => authenticated = Some(a.user),
+            Ok(None) => return ApiError::unauthorized().into_response(),
+            Err(e) => {
+                debug!(error = %e, "bearer token refused");
+                return ApiError::unauthorized().into_response();
+            }
+        }
+        if let Some(user) = &authenticated {
+            req.extensions_mut()
+                .insert(Authenticated(Some(user.clone())));
+        }
+    }
     if authenticated.is_none() && !is_public_path(&path) {
         return ApiError::unauthorized().into_response();
     }
@@ -89,6 +112,14 @@ async fn observe(State(state): State<Arc<ApiState>>, req: Request, next: Next) -
         .observe(&verb, &resource, code, start.elapsed());
     debug!(%verb, %path, code, took_ms = start.elapsed().as_millis() as u64, "request");
     resp
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Upstream's metric verb labels: LIST and WATCH are told apart from GET.

@@ -21,6 +21,14 @@ pub struct ApiSettings {
     pub max_request_body_bytes: usize,
     /// host:port clients reach the server at (discovery's serverAddress).
     pub advertise_address: String,
+    /// ServiceAccount token issuing and authentication (`--service-account-*`);
+    /// None: bearer tokens are not accepted and TokenRequest is not served.
+    pub service_accounts: Option<Arc<crate::serviceaccount::TokenSettings>>,
+    /// The ServiceAccount admission plugin (on in `oxkube server` and
+    /// `oxkube apiserver` unless `--disable-admission-plugins=ServiceAccount`;
+    /// off by default in the in-process test server, as in upstream's
+    /// integration tests).
+    pub service_account_admission: bool,
 }
 
 impl Default for ApiSettings {
@@ -30,6 +38,8 @@ impl Default for ApiSettings {
             service_node_port_range: (30000, 32767),
             max_request_body_bytes: 3 * 1024 * 1024,
             advertise_address: "127.0.0.1:6443".into(),
+            service_accounts: None,
+            service_account_admission: false,
         }
     }
 }

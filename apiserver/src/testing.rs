@@ -53,6 +53,18 @@ impl TestServer {
             .port();
         let url = format!("https://127.0.0.1:{port}");
         let files = pki::ensure(data_dir, &url, &["127.0.0.1".to_string()])?;
+        // ServiceAccount tokens work as in `oxkube server` (the admission
+        // plugin stays off unless the caller turns it on).
+        if settings.service_accounts.is_none() {
+            settings.service_accounts = Some(Arc::new(
+                crate::serviceaccount::TokenSettings::from_files(
+                    Vec::new(),
+                    Some(&files.service_account_key),
+                    &[],
+                )
+                .map_err(|e| pki::PkiError::ServiceAccountKey(e.to_string()))?,
+            ));
+        }
         let engine = store::Engine::open(&data_dir.join("store"), store::EngineOptions::default())?;
         let kv: Arc<dyn store::Kv> = engine;
         settings.advertise_address = format!("127.0.0.1:{port}");

@@ -2,7 +2,7 @@
 //! names, on an embedded store (`--data-dir`) or on etcd (`--etcd-servers`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -25,20 +25,104 @@ pub struct ApiFlags {
     pub service_cluster_ip_range: String,
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: String,
+    /// Issuer of ServiceAccount tokens; repeat to also accept older issuers
+    /// (the first is used for new tokens).
+    #[arg(long = "service-account-issuer")]
+    pub service_account_issuers: Vec<String>,
+    /// Private key that signs ServiceAccount tokens (PEM, PKCS#8 EC P-256
+    /// or RSA, or PKCS#1 RSA). `oxkube server` makes one in its PKI.
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// Files of public (or private) keys that verify ServiceAccount tokens.
+    #[arg(long = "service-account-key-file", value_delimiter = ',')]
+    pub service_account_key_files: Vec<PathBuf>,
+    /// Audiences of the API (default: the issuer).
+    #[arg(long, value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
+    /// Extend the kubelet's 3607 s projected tokens to a year (with warnafter).
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_value_t = true, default_missing_value = "true")]
+    pub service_account_extend_token_expiration: bool,
+    /// Longest token lifetime TokenRequest grants, in seconds (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub service_account_max_token_expiration_seconds: i64,
+    /// `jwks_uri` of the OIDC discovery document (default: this server's
+    /// `/openid/v1/jwks`).
+    #[arg(long)]
+    pub service_account_jwks_uri: Option<String>,
+    /// Admission plugins to turn off (of those built: ServiceAccount).
+    #[arg(long, value_delimiter = ',')]
+    pub disable_admission_plugins: Vec<String>,
 }
 
+/// Admission plugins this server has (the rest of upstream's are built in
+/// or not built yet; naming one of those is an error, as upstream for
+/// unknown names).
+const ADMISSION_PLUGINS: &[&str] = &["NamespaceLifecycle", "ServiceAccount"];
+
 impl ApiFlags {
-    pub fn settings(&self) -> apiserver::ApiSettings {
+    /// Request settings from the flags; `default_signing_key` is the
+    /// ServiceAccount key `oxkube server` keeps in its PKI (used when no
+    /// `--service-account-*key-file` is given).
+    pub fn settings(
+        &self,
+        default_signing_key: Option<&Path>,
+    ) -> anyhow::Result<apiserver::ApiSettings> {
         let range = self
             .service_node_port_range
             .split_once('-')
             .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
             .unwrap_or((30000, 32767));
-        apiserver::ApiSettings {
+        for plugin in &self.disable_admission_plugins {
+            if !ADMISSION_PLUGINS.contains(&plugin.as_str()) {
+                bail!("admission plugin {plugin:?} is unknown (known: {ADMISSION_PLUGINS:?})");
+            }
+        }
+        Ok(apiserver::ApiSettings {
             service_cluster_ip_range: self.service_cluster_ip_range.clone(),
             service_node_port_range: range,
+            service_accounts: self.token_settings(default_signing_key)?.map(Arc::new),
+            service_account_admission: !self
+                .disable_admission_plugins
+                .iter()
+                .any(|p| p == "ServiceAccount"),
             ..Default::default()
+        })
+    }
+
+    fn token_settings(
+        &self,
+        default_signing_key: Option<&Path>,
+    ) -> anyhow::Result<Option<apiserver::serviceaccount::TokenSettings>> {
+        let signing = self
+            .service_account_signing_key_file
+            .as_deref()
+            .or(if self.service_account_key_files.is_empty() {
+                default_signing_key
+            } else {
+                None
+            });
+        if signing.is_none() && self.service_account_key_files.is_empty() {
+            return Ok(None);
         }
+        let key_files: Vec<&Path> = self
+            .service_account_key_files
+            .iter()
+            .map(PathBuf::as_path)
+            .collect();
+        let mut settings = apiserver::serviceaccount::TokenSettings::from_files(
+            self.service_account_issuers.clone(),
+            signing,
+            &key_files,
+        )
+        .context("reading the service account keys")?;
+        if !self.api_audiences.is_empty() {
+            settings.api_audiences = self.api_audiences.clone();
+        }
+        settings.extend_expiration = self.service_account_extend_token_expiration;
+        settings.max_expiration_seconds = self.service_account_max_token_expiration_seconds;
+        settings.jwks_uri = self.service_account_jwks_uri.clone();
+        Ok(Some(settings))
     }
 }
 
@@ -90,7 +174,7 @@ pub async fn run(args: ApiserverArgs) -> anyhow::Result<()> {
         tls_private_key_file: key.clone(),
         client_ca_file: args.api.client_ca_file.clone(),
     };
-    let server = apiserver::start(kv, serve, args.api.settings()).await?;
+    let server = apiserver::start(kv, serve, args.api.settings(None)?).await?;
     tracing::info!(addr = %server.local_addr, "API server is serving");
     super::until_signal(server).await
 }

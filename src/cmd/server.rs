@@ -99,7 +99,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         ),
     };
 
-    let settings = args.api.settings();
+    let settings = args.api.settings(Some(&pki.service_account_key))?;
     let (server, store_member) = match (&role, advertise) {
         (Some(role), Some(advertise)) => {
             let secret =

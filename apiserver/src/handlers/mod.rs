@@ -149,6 +149,12 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
                 _ => Err(method_not_allowed()),
             };
         }
+        Some("token") if ctx.res.has_subresource("token") => {
+            return match ctx.info.verb {
+                "create" => crate::serviceaccount::token_request::create(&ctx).await,
+                _ => Err(method_not_allowed()),
+            };
+        }
         Some("log") if ctx.res.info.kind == "Pod" && ctx.res.info.group.is_empty() => {
             return match ctx.info.verb {
                 "get" => node_proxy::pod_log(&ctx).await,

@@ -26,7 +26,7 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
     let status = match ctx.res.info.kind {
         "SelfSubjectReview" => {
             let user = ctx.user.as_ref().ok_or_else(ApiError::unauthorized)?;
-            json!({"userInfo": {"username": user.name, "groups": user.groups}})
+            json!({"userInfo": user.to_json()})
         }
         "SelfSubjectAccessReview" | "SubjectAccessReview" | "LocalSubjectAccessReview" => {
             json!({"allowed": true, "reason": "every authenticated user is allowed (no authorizer configured)"})
@@ -36,10 +36,7 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
             "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
             "incomplete": false,
         }),
-        "TokenReview" => json!({
-            "authenticated": false,
-            "error": "no token authenticator is configured",
-        }),
+        "TokenReview" => token_review(ctx, &obj).await?,
         other => {
             return Err(ApiError::method_not_allowed(format!(
                 "{other} is not served by this server"
@@ -51,4 +48,35 @@ pub async fn create(ctx: &Ctx) -> ApiResult<Response> {
         obj["metadata"] = json!({});
     }
     Ok(respond(StatusCode::CREATED, &obj, ctx.output))
+}
+
+/// TokenReview: whether `spec.token` authenticates, for `spec.audiences`
+/// (the API audiences when empty), and as whom.
+async fn token_review(ctx: &Ctx, review: &Value) -> ApiResult<Value> {
+    let token = review
+        .pointer("/spec/token")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if token.is_empty() {
+        return Err(ApiError::bad_request("token is required for TokenReview"));
+    }
+    let requested: Vec<String> = review
+        .pointer("/spec/audiences")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    let audiences = (!requested.is_empty()).then_some(requested.as_slice());
+    Ok(
+        match crate::serviceaccount::authenticator::authenticate(&ctx.state, token, audiences)
+            .await
+        {
+            Ok(Some(a)) => json!({
+                "authenticated": true,
+                "user": a.user.to_json(),
+                "audiences": a.audiences,
+            }),
+            Ok(None) => json!({"user": {}, "error": "[invalid bearer token]"}),
+            Err(e) => json!({"user": {}, "error": format!("[invalid bearer token, {e}]")}),
+        },
+    )
 }

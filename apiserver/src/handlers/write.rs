@@ -133,10 +133,12 @@ fn validate_new(ctx: &Ctx, obj: &Value) -> ApiResult<()> {
     }
 }
 
-/// Validates a prepared new object and stores it.
-async fn store_new(ctx: &Ctx, obj: Value) -> ApiResult<Value> {
-    validate_new(ctx, &obj)?;
+/// Admits, validates and stores a prepared new object. Admission comes
+/// first, as upstream's (a missing namespace is 404 before any 422).
+async fn store_new(ctx: &Ctx, mut obj: Value) -> ApiResult<Value> {
     admission::namespace_lifecycle(ctx, &ctx.res, meta::name(&obj)).await?;
+    admission::mutate_new(ctx, &mut obj).await?;
+    validate_new(ctx, &obj)?;
     admission::quota::charge(ctx, &ctx.res, &obj).await?;
     ctx.state
         .store

@@ -241,6 +241,12 @@ impl Strategy for CsrStrategy {
             m.remove("uid");
             m.remove("extra");
         }
+        if !user.uid.is_empty() {
+            spec["uid"] = json!(user.uid);
+        }
+        if !user.extra.is_empty() {
+            spec["extra"] = json!(user.extra);
+        }
     }
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         // The main resource changes metadata only.
@@ -334,6 +340,7 @@ p7SnK/50rTwqNnqA49pOfOaLJVduoll06Nrt8iA=
         let user = UserInfo {
             name: "alice".into(),
             groups: vec!["team".into(), "system:authenticated".into()],
+            ..Default::default()
         };
         CsrStrategy.prepare_for_create_by(&mut obj, &user);
         assert_eq!(obj["spec"]["username"], "alice");

@@ -37,7 +37,18 @@ pub async fn start_server() -> TestServer {
         tls_private_key_file: pki.serving_key.clone(),
         client_ca_file: Some(pki.ca_cert.clone()),
     };
-    let server = apiserver::start(engine, serve, apiserver::ApiSettings::default())
+    // ServiceAccount tokens on (projected token volumes need TokenRequest).
+    let tokens = apiserver::serviceaccount::TokenSettings::from_files(
+        Vec::new(),
+        Some(&pki.service_account_key),
+        &[],
+    )
+    .expect("service account key");
+    let settings = apiserver::ApiSettings {
+        service_accounts: Some(std::sync::Arc::new(tokens)),
+        ..Default::default()
+    };
+    let server = apiserver::start(engine, serve, settings)
         .await
         .expect("start apiserver");
     // Rewrite the admin kubeconfig for the port actually bound.

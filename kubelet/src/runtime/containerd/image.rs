@@ -1,9 +1,10 @@
 //! Images in containerd's image store: normalise a pod's image reference,
-//! read the manifest and config from the content store, compute the chain
-//! ID of the layers and unpack them into the overlayfs snapshotter when the
-//! import did not. Pulling from a registry is not implemented (none is
-//! reachable here): a missing image reports `ErrImagePull` like upstream,
-//! or `ErrImageNeverPull` under `imagePullPolicy: Never`.
+//! pull it from its registry as `imagePullPolicy` says (`pull.rs`, with the
+//! credentials of the pod's `imagePullSecrets`), read the manifest and
+//! config from the content store, compute the chain ID of the layers and
+//! unpack them into the overlayfs snapshotter. A failed pull reports
+//! `ErrImagePull` like upstream, a missing image under `Never`
+//! `ErrImageNeverPull`.
 
 use containerd_client::services::v1::content_client::ContentClient;
 use containerd_client::services::v1::diff_client::DiffClient;
@@ -19,6 +20,10 @@ use containerd_client::types::Descriptor;
 use futures::StreamExt;
 use serde_json::Value;
 
+use std::collections::BTreeMap;
+
+use super::pull::Puller;
+use super::registry::Credentials;
 use super::{SNAPSHOTTER, request};
 use crate::runtime::containerd::spec::ImageConfig;
 
@@ -106,11 +111,28 @@ fn strings(v: &Value) -> Vec<String> {
 pub struct ImageService {
     channel: Channel,
     namespace: String,
+    puller: Puller,
+}
+
+/// An image made ready, and the pull that fetched it (None: it was
+/// already present).
+#[derive(Debug, Clone)]
+pub struct Ensured {
+    pub image: ResolvedImage,
+    pub pulled: Option<PullReport>,
+}
+
+/// For the `Pulled` event: how long the pull took and the image's size.
+#[derive(Debug, Clone)]
+pub struct PullReport {
+    pub took: std::time::Duration,
+    pub size: i64,
 }
 
 impl ImageService {
     pub fn new(channel: Channel, namespace: &str) -> Self {
         ImageService {
+            puller: Puller::new(channel.clone(), namespace),
             channel,
             namespace: namespace.into(),
         }
@@ -310,36 +332,62 @@ impl ImageService {
         Ok(())
     }
 
-    /// The image for a container under its pull policy, or the waiting
+    /// The image for a container under its pull policy (pulling it with
+    /// `credentials`, per registry domain, when needed), or the waiting
     /// reason and message upstream's kubelet reports.
     pub async fn ensure(
         &self,
         image: &str,
         policy: Option<&str>,
-    ) -> Result<ResolvedImage, ImageError> {
+        credentials: &BTreeMap<String, Credentials>,
+    ) -> Result<Ensured, ImageError> {
         let policy = pull_policy(image, policy);
-        let found = self.lookup(image).await.map_err(|e| ImageError {
+        let read_error = |e: tonic::Status| ImageError {
             reason: "ErrImagePull",
             message: format!("failed to read image {image:?}: {}", e.message()),
-        })?;
+        };
+        let found = self.lookup(image).await.map_err(read_error)?;
         match (found, policy.as_str()) {
-            (Some(img), "Never" | "IfNotPresent") => Ok(img),
-            (None, "Never") => Err(ImageError {
-                reason: "ErrImageNeverPull",
-                message: format!(
-                    "Container image \"{image}\" is not present with pull policy of Never"
-                ),
-            }),
-            // Always, or IfNotPresent without the image: a pull is needed,
-            // and no registry client exists here.
-            _ => Err(ImageError {
-                reason: "ErrImagePull",
-                message: format!(
-                    "failed to pull and unpack image \"{}\": pulling from a registry is not supported by this kubelet; import the image into containerd",
-                    normalize(image)
-                ),
-            }),
+            (Some(img), "Never" | "IfNotPresent") => {
+                return Ok(Ensured {
+                    image: img,
+                    pulled: None,
+                });
+            }
+            (None, "Never") => {
+                return Err(ImageError {
+                    reason: "ErrImageNeverPull",
+                    message: format!(
+                        "Container image \"{image}\" is not present with pull policy of Never"
+                    ),
+                });
+            }
+            _ => {}
         }
+        // Always, or IfNotPresent without the image.
+        let name = normalize(image);
+        let domain = name.split('/').next().unwrap_or_default().to_string();
+        let started = std::time::Instant::now();
+        let pulled = self
+            .puller
+            .pull(&name, credentials.get(&domain).cloned())
+            .await
+            .map_err(|e| ImageError {
+                reason: "ErrImagePull",
+                message: format!("failed to pull and unpack image \"{name}\": {e}"),
+            })?;
+        let resolved = self.lookup(image).await.map_err(read_error)?;
+        let image_found = resolved.ok_or_else(|| ImageError {
+            reason: "ErrImagePull",
+            message: format!("failed to pull and unpack image \"{name}\": not found after pull"),
+        })?;
+        Ok(Ensured {
+            image: image_found,
+            pulled: Some(PullReport {
+                took: started.elapsed(),
+                size: pulled.size,
+            }),
+        })
     }
 }
 

@@ -16,6 +16,9 @@
 pub mod backoff;
 pub mod image;
 pub mod logs;
+pub mod pull;
+pub mod registry;
+pub mod sa_token;
 pub mod spec;
 pub mod volumes;
 
@@ -525,9 +528,14 @@ impl ContainerdRuntime {
         };
         let image = self
             .images
-            .ensure(&self.config.sandbox_image, Some("IfNotPresent"))
+            .ensure(
+                &self.config.sandbox_image,
+                Some("IfNotPresent"),
+                &Default::default(),
+            )
             .await
-            .map_err(|e| RuntimeError::Sandbox(e.message))?;
+            .map_err(|e| RuntimeError::Sandbox(e.message))?
+            .image;
         let sandbox = Container {
             name: "sandbox".into(),
             command: Some(vec!["sleep".into(), "2147483647".into()]),
@@ -563,30 +571,38 @@ impl ContainerdRuntime {
         last_state: Option<ContainerState>,
     ) {
         let (ns, name, uid) = pod_key(pod);
+        let image_name = container.image.as_deref().unwrap_or_default();
+        let credentials = self.volumes.pull_credentials(pod).await;
         let image = match self
             .images
             .ensure(
-                container.image.as_deref().unwrap_or_default(),
+                image_name,
                 container.image_pull_policy.as_deref(),
+                &credentials,
             )
             .await
         {
-            Ok(i) => {
-                if !state.containers.contains_key(&container.name) && attempt == 0 {
+            Ok(ensured) => {
+                let message = match &ensured.pulled {
+                    Some(p) => Some(format!(
+                        "Successfully pulled image \"{image_name}\" in {:.3}s ({:.3}s including waiting). Image size: {} bytes.",
+                        p.took.as_secs_f64(),
+                        p.took.as_secs_f64(),
+                        p.size
+                    )),
+                    None if !state.containers.contains_key(&container.name) && attempt == 0 => {
+                        Some(format!(
+                            "Container image \"{image_name}\" already present on machine"
+                        ))
+                    }
+                    None => None,
+                };
+                if let Some(message) = message {
                     self.events
-                        .pod_event(
-                            pod,
-                            Some(&container.name),
-                            false,
-                            "Pulled",
-                            &format!(
-                                "Container image \"{}\" already present on machine",
-                                container.image.as_deref().unwrap_or_default()
-                            ),
-                        )
+                        .pod_event(pod, Some(&container.name), false, "Pulled", &message)
                         .await;
                 }
-                i
+                ensured.image
             }
             Err(e) => {
                 if state.waiting.get(&container.name).map(|w| w.0.as_str()) != Some(e.reason) {
@@ -1528,6 +1544,7 @@ impl Runtime for ContainerdRuntime {
                     self.sync_container(pod, &mut state, c, &restart).await;
                 }
             }
+            self.volumes.refresh_tokens(&uid).await;
         } else {
             for record in state.containers.values_mut() {
                 self.refresh(record).await;
@@ -1588,6 +1605,7 @@ impl Runtime for ContainerdRuntime {
         if let Ok(mut b) = self.backoff.lock() {
             b.forget_prefix(&format!("{uid}/"));
         }
+        self.volumes.forget_pod(uid);
         let _ = tokio::fs::remove_dir_all(self.pod_dir(uid)).await;
     }
 }

@@ -2,10 +2,13 @@
 //! variables (`value` with `$(VAR)` expansion, `valueFrom` fieldRef,
 //! resourceFieldRef, configMapKeyRef, secretKeyRef, and `envFrom`) and
 //! volume mounts (emptyDir, hostPath, configMap, secret, downwardAPI,
-//! projected configMap/secret/downwardAPI sources), plus the pod's
-//! `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`. Volume contents are
-//! written under `<root-dir>/pods/<uid>/volumes/<plugin>/<name>` when a
-//! container starts. ConfigMaps and Secrets are read from the API server.
+//! projected configMap/secret/downwardAPI/serviceAccountToken sources), plus
+//! the pod's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`. Volume
+//! contents are written under `<root-dir>/pods/<uid>/volumes/<plugin>/<name>`
+//! when a container starts, file by file with a rename (containers already
+//! running with the directory mounted see each file old or new).
+//! ConfigMaps and Secrets are read from the API server; tokens come from
+//! TokenRequest (`sa_token.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,12 +19,16 @@ use k8s_openapi::api::core::v1::{
 };
 use kube::Api;
 
+use super::registry::{Credentials, credentials_from_docker_config};
+use super::sa_token::{ProjectedTokens, write_atomically};
 use super::spec::BindMount;
 use crate::quantity;
 
-/// Reads ConfigMaps and Secrets (None: no API access, e.g. unit tests).
+/// Reads ConfigMaps and Secrets and requests tokens (client None: no API
+/// access, e.g. unit tests).
 pub struct VolumeSource {
     client: Option<kube::Client>,
+    tokens: ProjectedTokens,
 }
 
 type Files = Vec<(String, Vec<u8>)>;
@@ -210,24 +217,91 @@ fn select_items(
         .collect()
 }
 
+/// Makes `dir` hold exactly `files`: each written with a rename, files no
+/// longer wanted removed (the directory itself stays, since running
+/// containers may have it mounted).
 fn write_files(dir: &Path, files: &Files) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut wanted = std::collections::BTreeSet::new();
     for (path, data) in files {
         let target = dir.join(path);
         if !target.starts_with(dir) || path.contains("..") {
             return Err(format!("invalid path {path:?}"));
         }
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-        }
-        std::fs::write(&target, data).map_err(|e| format!("{}: {e}", target.display()))?;
+        write_atomically(&target, data).map_err(|e| format!("{}: {e}", target.display()))?;
+        wanted.insert(target);
     }
+    remove_unwanted(dir, &wanted);
     Ok(())
+}
+
+fn remove_unwanted(dir: &Path, wanted: &std::collections::BTreeSet<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => {
+                remove_unwanted(&path, wanted);
+                let _ = std::fs::remove_dir(&path); // only if now empty
+            }
+            Ok(_) if !wanted.contains(&path) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
 }
 
 impl VolumeSource {
     pub fn new(client: Option<kube::Client>) -> Self {
-        VolumeSource { client }
+        VolumeSource {
+            client,
+            tokens: ProjectedTokens::default(),
+        }
+    }
+
+    /// Rewrites the projected tokens of pod `uid` that are due for refresh.
+    pub async fn refresh_tokens(&self, uid: &str) {
+        if let Some(client) = &self.client {
+            self.tokens.refresh(client, uid).await;
+        }
+    }
+
+    /// Registry credentials from the pod's `imagePullSecrets`
+    /// (`kubernetes.io/dockerconfigjson` or `dockercfg` Secrets), per
+    /// registry domain; unreadable secrets are skipped, as upstream's
+    /// kubelet does (the pull then goes anonymous).
+    pub async fn pull_credentials(&self, pod: &Pod) -> BTreeMap<String, Credentials> {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let names: Vec<String> = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.image_pull_secrets.iter().flatten())
+            .map(|r| r.name.clone())
+            .collect();
+        let mut out = BTreeMap::new();
+        for name in names {
+            let Ok(Some(secret)) = self.secret(&ns, &name).await else {
+                tracing::warn!(pod = ?pod.metadata.name, secret = %name, "image pull secret not readable");
+                continue;
+            };
+            let data = secret.data.unwrap_or_default();
+            for key in [".dockerconfigjson", ".dockercfg"] {
+                if let Some(bytes) = data.get(key) {
+                    for (domain, c) in credentials_from_docker_config(&bytes.0) {
+                        out.entry(domain).or_insert(c);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Forgets what was written for a removed pod.
+    pub fn forget_pod(&self, uid: &str) {
+        self.tokens.forget(uid);
     }
 
     fn client(&self) -> Result<kube::Client, String> {
@@ -378,11 +452,13 @@ impl VolumeSource {
         Ok(env)
     }
 
+    /// The files of `volume`, to be written in `dir`.
     async fn volume_files(
         &self,
         pod: &Pod,
         volume: &Volume,
         pod_ip: Option<&str>,
+        dir: &Path,
     ) -> Result<Option<Files>, String> {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let downward =
@@ -444,8 +520,13 @@ impl VolumeSource {
                         &first_container,
                     )?);
                 }
-                // serviceAccountToken sources need TokenRequest, which the
-                // API server does not serve yet: skipped.
+                if let Some(t) = &source.service_account_token {
+                    let token = self
+                        .tokens
+                        .token(&self.client()?, pod, t, dir.join(&t.path))
+                        .await?;
+                    files.push((t.path.clone(), token));
+                }
             }
             return Ok(Some(files));
         }
@@ -505,18 +586,11 @@ impl VolumeSource {
                     std::fs::create_dir_all(&path).map_err(|e| e.to_string())?;
                 }
                 path
-            } else if let Some(files) = self.volume_files(pod, volume, pod_ip).await? {
-                let plugin = if volume.config_map.is_some() {
-                    "kubernetes.io~configmap"
-                } else if volume.secret.is_some() {
-                    "kubernetes.io~secret"
-                } else if volume.downward_api.is_some() {
-                    "kubernetes.io~downward-api"
-                } else {
-                    "kubernetes.io~projected"
-                };
-                let dir = pod_dir.join("volumes").join(plugin).join(&volume.name);
-                let _ = std::fs::remove_dir_all(&dir);
+            } else if let Some(files) = self
+                .volume_files(pod, volume, pod_ip, &content_dir(pod_dir, volume))
+                .await?
+            {
+                let dir = content_dir(pod_dir, volume);
                 write_files(&dir, &files)?;
                 dir
             } else {
@@ -537,6 +611,21 @@ impl VolumeSource {
         }
         Ok(mounts)
     }
+}
+
+/// Where the files of a configMap, secret, downwardAPI or projected volume
+/// live on the host.
+fn content_dir(pod_dir: &Path, volume: &Volume) -> PathBuf {
+    let plugin = if volume.config_map.is_some() {
+        "kubernetes.io~configmap"
+    } else if volume.secret.is_some() {
+        "kubernetes.io~secret"
+    } else if volume.downward_api.is_some() {
+        "kubernetes.io~downward-api"
+    } else {
+        "kubernetes.io~projected"
+    };
+    pod_dir.join("volumes").join(plugin).join(&volume.name)
 }
 
 #[cfg(test)]
