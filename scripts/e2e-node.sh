@@ -4,7 +4,9 @@
 # `oxkube server --with-node` on a free port and data dir, then: a
 # Deployment of busybox httpd (3 replicas) rolls out with pod IPs, logs,
 # a pod (and kubectl exec in another) fetches a page from another pod's
-# IP, exec exit codes and stdin, scale 5 then 1, set image
+# IP, exec exit codes and stdin, kubectl port-forward to the Deployment
+# (kubectl 1.32/1.33: SPDY tunnelled in a WebSocket; 1.27: direct SPDY),
+# kubectl attach and run -i --rm, exec over SPDY (1.27), scale 5 then 1, set image
 # to a missing image (ErrImagePull) then rollout undo, a failing liveness
 # probe restarts its container, and deleting the Deployment leaves
 # containerd without containers. Then 100 simulated nodes run 1000 pods.
@@ -64,6 +66,70 @@ name2=$(k get pods -l app=web -o jsonpath='{.items[1].metadata.name}')
 expect "kubectl exec fetches a page from another pod's IP" "^$name1\$" k exec "$name2" -- wget -qO- "http://$ip1:8080/hostname"
 expect_fail "kubectl exec passes the exit code" 'exit code 3' k exec "$name2" -- sh -c 'exit 3'
 expect "kubectl exec -i streams stdin" '^hello$' sh -c "echo hello | $kubectl exec -i $name2 -- cat"
+echo "== streaming: port-forward, attach, exec over SPDY"
+sdk=/usr/lib/google-cloud-sdk/bin
+# pf KUBECTL: the page /hostname through `KUBECTL port-forward` to the
+# Deployment on a free loopback port (kubectl's -v=4 log in $work/pf.log).
+pf() {
+  local kc=$1 lport out="" pid
+  lport=$(free_port)
+  "$kc" port-forward deployment/web "$lport:8080" -v=4 >"$work/pf.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 50); do
+    out=$(curl -sf --max-time 5 "http://127.0.0.1:$lport/hostname") && break
+    sleep 0.2
+  done
+  # A second connection on the same session.
+  out="$out $(curl -sf --max-time 5 "http://127.0.0.1:$lport/hostname")"
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  echo "$out"
+}
+for v in 1.32 1.33; do
+  if [ ! -x "$sdk/kubectl.$v" ]; then echo "skip  kubectl $v is not installed"; continue; fi
+  expect "kubectl $v port-forward (SPDY in a WebSocket) serves the page twice" '^web-[^ ]+ web-' pf "$sdk/kubectl.$v"
+  expect_no "kubectl $v port-forward did not fall back to a direct SPDY upgrade" 'fallback|falling back' cat "$work/pf.log"
+done
+k127=$sdk/kubectl.1.27
+if [ -x "$k127" ]; then
+  expect "kubectl 1.27 port-forward (direct SPDY) serves the page twice" '^web-[^ ]+ web-' pf "$k127"
+  expect "kubectl 1.27 exec (SPDY) streams stdin" '^hello$' sh -c "echo hello | $k127 exec -i $name2 -- cat"
+  expect_fail "kubectl 1.27 exec (SPDY) passes the exit code" 'exit code 3' "$k127" exec "$name2" -- sh -c 'exit 3'
+  expect "kubectl 1.27 exec (SPDY) separates stderr" '^out$' sh -c "$k127 exec $name2 -- sh -c 'echo out; echo err >&2' 2>/dev/null"
+else
+  echo "skip  kubectl 1.27 is not installed"
+fi
+cat <<YAML | k apply -f - >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: ticker}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox:local
+    command: ["sh", "-c", "i=0; while true; do echo tick \$i; i=\$((i+1)); sleep 0.5; done"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reader}
+spec:
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox:local
+    stdin: true
+    stdinOnce: true
+    command: ["sh", "-c", "read x; echo got \$x; exit 0"]
+YAML
+eventually "ticker and reader Running" '^Running Running$' 60 k get pod ticker reader -o jsonpath='{.items[0].status.phase} {.items[1].status.phase}'
+attach_for() { timeout 3 "$@"; true; }
+expect "kubectl attach streams live output" 'tick [0-9]+' attach_for "$kubectl" attach ticker
+[ -x "$k127" ] && expect "kubectl 1.27 attach (SPDY) streams live output" 'tick [0-9]+' attach_for "$k127" attach ticker
+expect "kubectl attach -i delivers stdin" 'got hello' sh -c "echo hello | $kubectl attach -i reader"
+expect "kubectl run -i --rm attaches and cleans up" 'got world' sh -c "echo world | $kubectl run talk -i --rm --restart=Never --image=busybox:local -- sh -c 'read x; echo got \$x'"
+[ -x "$k127" ] && expect "kubectl 1.27 run -i --rm (SPDY attach)" 'got spdy' sh -c "echo spdy | $k127 run talk127 -i --rm --restart=Never --image=busybox:local -- sh -c 'read x; echo got \$x'"
+k delete pod ticker reader --wait=false >/dev/null 2>&1
 expect "kubectl logs --tail --timestamps" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T.*Z ' k logs fetch --tail=1 --timestamps
 expect_follow() { timeout 3 "$kubectl" logs -f "$name1"; true; }
 expect "kubectl logs -f streams" 'response:200' expect_follow

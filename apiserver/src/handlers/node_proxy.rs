@@ -5,7 +5,11 @@
 //! streams `GET https://<node>:<port>/containerLogs/<ns>/<pod>/<container>`
 //! back (follow included). The kubelet's certificate is not verified, as
 //! upstream does without `--kubelet-certificate-authority`. exec, attach
-//! and portforward are not proxied yet.
+//! and portforward are upgrade requests (WebSocket, or SPDY/3.1 from older
+//! kubectl): `stream` passes the upgrade to the kubelet with its method,
+//! `Upgrade` and protocol headers, answers with the kubelet's 101 and its
+//! negotiated protocol, then copies bytes both ways (upgrade-aware, like
+//! upstream's proxy; the kubelet speaks every streaming protocol).
 
 use std::sync::Arc;
 
@@ -259,23 +263,42 @@ async fn proxy_get(host: &str, port: u16, path: &str) -> ApiResult<Response> {
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// The upgrade protocols passed through to the kubelet.
+const UPGRADES: &[&str] = &["websocket", "SPDY/3.1"];
+
+/// The request headers that carry protocol negotiation, passed through.
+const UPGRADE_REQUEST_HEADERS: &[&str] = &[
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "x-stream-protocol-version",
+];
+
+/// The `Upgrade` protocol a request asks for, if passed through.
+fn upgrade_protocol(headers: &http::HeaderMap) -> Option<&'static str> {
+    let asked = headers
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())?;
+    UPGRADES
+        .iter()
+        .find(|p| asked.split(',').any(|a| a.trim().eq_ignore_ascii_case(p)))
+        .copied()
+}
+
 /// Whether `req` is a streaming pod subresource (exec, attach,
-/// portforward) asking for a WebSocket upgrade, which `stream` proxies.
+/// portforward) asking for a WebSocket or SPDY/3.1 upgrade, which
+/// `stream` proxies.
 pub fn is_streaming(req: &axum::extract::Request) -> bool {
     let path = req.uri().path();
-    let upgrade = req
-        .headers()
-        .get(http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    upgrade
+    upgrade_protocol(req.headers()).is_some()
         && path.starts_with("/api/v1/namespaces/")
         && ["/exec", "/attach", "/portforward"]
             .iter()
             .any(|s| path.ends_with(s))
 }
 
-/// Proxies a WebSocket exec/attach/portforward to the pod's kubelet: the
+/// Proxies an exec/attach/portforward upgrade to the pod's kubelet: the
 /// upgrade request goes to the kubelet, its 101 comes back, then bytes
 /// are copied both ways (the frames are not looked at).
 pub async fn stream(state: Arc<crate::state::ApiState>, req: axum::extract::Request) -> Response {
@@ -354,16 +377,21 @@ async fn stream_inner(
             "node {node_name} has no address to reach its kubelet"
         ))
     })?;
+    let upgrade = upgrade_protocol(req.headers()).ok_or_else(|| {
+        ApiError::bad_request("unable to upgrade: missing upgrade headers in request")
+    })?;
+    // SPDY clients POST, WebSocket clients GET: the kubelet gets the same.
+    let method = if req.method() == http::Method::POST {
+        "POST"
+    } else {
+        "GET"
+    };
     let mut head = format!(
-        "GET /{kubelet_sub}/{ns}/{name}{target}{}{query} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n",
+        "{method} /{kubelet_sub}/{ns}/{name}{target}{}{query} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: Upgrade\r\nUpgrade: {upgrade}\r\nContent-Length: 0\r\n",
         if query.is_empty() { "" } else { "?" }
     );
-    for h in [
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "sec-websocket-protocol",
-    ] {
-        for v in req.headers().get_all(h) {
+    for h in UPGRADE_REQUEST_HEADERS {
+        for v in req.headers().get_all(*h) {
             if let Ok(v) = v.to_str() {
                 head.push_str(&format!("{h}: {v}\r\n"));
             }
@@ -385,6 +413,7 @@ async fn stream_inner(
         let message = String::from_utf8_lossy(&body).trim().to_string();
         let reason = match status {
             400 => "BadRequest",
+            403 => "Forbidden",
             404 => "NotFound",
             _ => "InternalError",
         };
@@ -403,10 +432,9 @@ async fn stream_inner(
     });
     let mut resp = Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(http::header::CONNECTION, "Upgrade")
-        .header(http::header::UPGRADE, "websocket");
+        .header(http::header::CONNECTION, "Upgrade");
     for (k, v) in headers {
-        if k.starts_with("sec-websocket-") {
+        if k == "upgrade" || k.starts_with("sec-websocket-") || k == "x-stream-protocol-version" {
             resp = resp.header(k, v);
         }
     }

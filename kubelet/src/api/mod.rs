@@ -4,12 +4,16 @@
 //! (`--tls-cert-file`/`--tls-private-key-file`) or a self-signed one made
 //! at start (the API server does not verify kubelet certificates unless
 //! told to, like upstream without `--kubelet-certificate-authority`).
-//! `/exec` streams over WebSocket (`exec.rs`), `/portForward` too
-//! (`portforward.rs`, v4 framing); attach is not served yet.
+//! `/exec` and `/attach` stream over WebSocket or SPDY
+//! (`remotecommand/`), `/portForward` over SPDY (direct or tunnelled in a
+//! WebSocket) or WebSocket channels (`portforward/`); `spdy/` is the
+//! SPDY/3.1 protocol itself, `streaming.rs` what a runtime provides.
 
-pub mod exec;
+pub mod http;
 pub mod logs;
 pub mod portforward;
+pub mod remotecommand;
+pub mod spdy;
 pub mod streaming;
 
 use std::collections::HashMap;
@@ -39,7 +43,8 @@ pub struct ApiConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub node_name: String,
     pub node_ip: String,
-    /// The runtime behind `/exec` (None: not served).
+    /// The runtime behind `/exec`, `/attach`, `/portForward` (None: not
+    /// served).
     pub streaming: Option<Arc<dyn streaming::StreamingRuntime>>,
 }
 
@@ -156,7 +161,11 @@ pub fn router(cfg: Arc<ApiConfig>) -> Router {
         .route("/containerLogs/{ns}/{pod}/{container}", get(container_logs))
         .route(
             "/exec/{ns}/{pod}/{container}",
-            get(exec::handle).post(exec::handle),
+            get(remotecommand::exec).post(remotecommand::exec),
+        )
+        .route(
+            "/attach/{ns}/{pod}/{container}",
+            get(remotecommand::attach).post(remotecommand::attach),
         )
         .route(
             "/portForward/{ns}/{pod}",

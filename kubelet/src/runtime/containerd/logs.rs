@@ -1,15 +1,30 @@
 //! Container logs in the CRI format: a task's stdout and stderr FIFOs are
 //! read and every line is written to the container's log file as
 //! `<RFC 3339 nano time> <stream> <F|P> <text>` (P: a partial line cut at
-//! 16 KiB), the file kubelet's log API and `kubectl logs` read.
+//! 16 KiB), the file kubelet's log API and `kubectl logs` read. The raw
+//! chunks also go to a broadcast channel, from which `attach` sessions
+//! get the container's live output.
 
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 /// The longest line written as one entry; longer ones are split (P).
 pub const MAX_LINE: usize = 16 * 1024;
+
+/// Which output a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    Stdout,
+    Stderr,
+}
+
+/// Output chunks as attachers receive them.
+pub type OutputChunk = (OutputKind, Bytes);
+/// Chunks an attacher may fall behind before it loses some.
+pub const OUTPUT_BACKLOG: usize = 1024;
 
 /// One CRI log entry.
 pub fn format_entry(time: &str, stream: &str, partial: bool, text: &[u8]) -> Vec<u8> {
@@ -79,7 +94,12 @@ impl LogCopier {
     /// Creates the FIFOs (`<fifo_prefix>-stdout`, `-stderr`), opens them
     /// (read-write, so no EOF before the task opens them) and starts
     /// copying into `log_path`.
-    pub async fn start(fifo_prefix: &Path, log_path: &Path) -> std::io::Result<Self> {
+    /// Every chunk read is also sent to `tee` (attachers).
+    pub async fn start(
+        fifo_prefix: &Path,
+        log_path: &Path,
+        tee: broadcast::Sender<OutputChunk>,
+    ) -> std::io::Result<Self> {
         let out_path = PathBuf::from(format!("{}-stdout", fifo_prefix.display()));
         let err_path = PathBuf::from(format!("{}-stderr", fifo_prefix.display()));
         mkfifo(&out_path)?;
@@ -100,7 +120,7 @@ impl LogCopier {
             .open(log_path)
             .await?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(copy(out, err, file, stopped));
+        let task = tokio::spawn(copy(out, err, file, stopped, tee));
         Ok(LogCopier {
             stop,
             task,
@@ -123,6 +143,7 @@ async fn copy(
     mut err: tokio::net::unix::pipe::Receiver,
     mut file: tokio::fs::File,
     mut stopped: watch::Receiver<bool>,
+    tee: broadcast::Sender<OutputChunk>,
 ) {
     let (mut out_buf, mut err_buf) = (Vec::new(), Vec::new());
     let (mut a, mut b) = (vec![0u8; 8192], vec![0u8; 8192]);
@@ -131,11 +152,18 @@ async fn copy(
         let idle = tokio::time::sleep(std::time::Duration::from_millis(200));
         tokio::select! {
             n = out.read(&mut a) => match n {
-                Ok(n) if n > 0 => out_buf.extend_from_slice(&a[..n]),
+                Ok(n) if n > 0 => {
+                    out_buf.extend_from_slice(&a[..n]);
+                    // No attacher is not an error.
+                    let _ = tee.send((OutputKind::Stdout, Bytes::copy_from_slice(&a[..n])));
+                }
                 _ => stopping = true,
             },
             n = err.read(&mut b) => match n {
-                Ok(n) if n > 0 => err_buf.extend_from_slice(&b[..n]),
+                Ok(n) if n > 0 => {
+                    err_buf.extend_from_slice(&b[..n]);
+                    let _ = tee.send((OutputKind::Stderr, Bytes::copy_from_slice(&b[..n])));
+                }
                 _ => stopping = true,
             },
             _ = stopped.changed(), if !stopping => { stopping = true; continue; }

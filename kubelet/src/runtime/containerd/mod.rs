@@ -10,8 +10,11 @@
 //! same netns by path. Init containers run one after the other first.
 //! Containers restart per restartPolicy with the crash-loop back-off
 //! (`backoff.rs`); their stdout/stderr go to CRI-format log files
-//! (`logs.rs`) under `<pod-logs-dir>/<ns>_<name>_<uid>/<container>/<n>.log`.
-//! Stopping sends SIGTERM, then SIGKILL after the grace period.
+//! (`logs.rs`) under `<pod-logs-dir>/<ns>_<name>_<uid>/<container>/<n>.log`
+//! and to attachers; a container with `stdin: true` gets a stdin FIFO whose
+//! write end the runtime keeps for `attach` (`streaming.rs`, which also
+//! serves exec and port-forward). Stopping sends SIGTERM, then SIGKILL
+//! after the grace period.
 
 pub mod backoff;
 pub mod image;
@@ -20,6 +23,7 @@ pub mod pull;
 pub mod registry;
 pub mod sa_token;
 pub mod spec;
+pub mod streaming;
 pub mod volumes;
 
 use std::collections::HashMap;
@@ -105,6 +109,8 @@ struct ContainerRecord {
     exited: Option<(i32, Timestamp)>,
     last_state: Option<ContainerState>,
     logs: Option<LogCopier>,
+    /// The process's stdin and live output, for attach.
+    io: Option<Arc<streaming::ContainerIo>>,
 }
 
 /// Per pod: its sandbox and containers.
@@ -331,7 +337,14 @@ impl ContainerdRuntime {
         ctx: &SpecContext<'_>,
         log_path: Option<&Path>,
         labels: HashMap<String, String>,
-    ) -> Result<(Option<LogCopier>, serde_json::Value), RuntimeError> {
+    ) -> Result<
+        (
+            Option<LogCopier>,
+            serde_json::Value,
+            Option<Arc<streaming::ContainerIo>>,
+        ),
+        RuntimeError,
+    > {
         let fail = |message: String| RuntimeError::Container {
             container: container.name.clone(),
             message,
@@ -380,34 +393,48 @@ impl ContainerdRuntime {
             ))
             .await
             .map_err(|s| fail(format!("creating the container: {}", s.message())))?;
-        let copier = match log_path {
+        let (copier, io) = match log_path {
             Some(path) => {
                 let fifo_dir = self.config.root_dir.join("fifo");
                 tokio::fs::create_dir_all(&fifo_dir)
                     .await
                     .map_err(|e| fail(e.to_string()))?;
-                Some(
-                    LogCopier::start(&fifo_dir.join(id), path)
-                        .await
-                        .map_err(|e| fail(format!("log FIFOs: {e}")))?,
-                )
+                let io = streaming::ContainerIo::create(&fifo_dir, id, container)
+                    .map_err(|e| fail(format!("stdin FIFO: {e}")))?;
+                let copier = LogCopier::start(&fifo_dir.join(id), path, io.output.clone())
+                    .await
+                    .map_err(|e| fail(format!("log FIFOs: {e}")))?;
+                (Some(copier), Some(Arc::new(io)))
             }
-            None => None,
+            None => (None, None),
         };
+        let tty = container.tty.unwrap_or(false);
         let (stdout, stderr) = copier.as_ref().map_or((String::new(), String::new()), |c| {
             (
                 c.fifos[0].display().to_string(),
-                c.fifos[1].display().to_string(),
+                // A terminal has one output.
+                if tty {
+                    String::new()
+                } else {
+                    c.fifos[1].display().to_string()
+                },
             )
         });
+        let stdin = io
+            .as_ref()
+            .and_then(|io| io.stdin_path.as_ref())
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         let mut tasks = TasksClient::new(self.channel.clone());
         let created = tasks
             .create(request(
                 CreateTaskRequest {
                     container_id: id.into(),
                     rootfs: mounts,
+                    stdin,
                     stdout,
                     stderr,
+                    terminal: tty,
                     ..Default::default()
                 },
                 NAMESPACE,
@@ -433,7 +460,7 @@ impl ContainerdRuntime {
             self.remove_container(id).await;
             return Err(fail(format!("starting the task: {}", s.message())));
         }
-        Ok((copier, spec["process"].clone()))
+        Ok((copier, spec["process"].clone(), io))
     }
 
     /// The netns, CNI network and sandbox container of a pod; on failure
@@ -705,7 +732,7 @@ impl ContainerdRuntime {
             .run_container(&id, &image, container, &ctx, Some(&log_path), labels)
             .await
         {
-            Ok((logs, process)) => {
+            Ok((logs, process, io)) => {
                 state.waiting.remove(&container.name);
                 state.containers.insert(
                     container.name.clone(),
@@ -722,6 +749,7 @@ impl ContainerdRuntime {
                         exited: None,
                         last_state,
                         logs,
+                        io,
                     },
                 );
                 let c = &container.name;
@@ -1262,230 +1290,6 @@ impl ContainerdRuntime {
                 return;
             }
         }
-    }
-}
-
-#[async_trait]
-impl crate::api::streaming::StreamingRuntime for ContainerdRuntime {
-    async fn pod_ip(&self, ns: &str, pod: &str) -> Option<String> {
-        let states: Vec<Arc<Mutex<PodState>>> = self
-            .pods
-            .lock()
-            .map(|p| p.values().cloned().collect())
-            .unwrap_or_default();
-        for st in states {
-            let st = st.lock().await;
-            if st.pod_name.0 == ns && st.pod_name.1 == pod && !st.killed {
-                return st.ip.clone();
-            }
-        }
-        None
-    }
-
-    async fn exec(
-        &self,
-        ns: &str,
-        pod: &str,
-        container: &str,
-        command: Vec<String>,
-        tty: bool,
-        stdin: bool,
-    ) -> Result<crate::api::streaming::ExecSession, (u16, String)> {
-        let states: Vec<Arc<Mutex<PodState>>> = self
-            .pods
-            .lock()
-            .map(|p| p.values().cloned().collect())
-            .unwrap_or_default();
-        let mut found = None;
-        for st in states {
-            let st = st.lock().await;
-            if st.pod_name.0 == ns && st.pod_name.1 == pod {
-                found = Some(
-                    st.containers
-                        .get(container)
-                        .filter(|r| r.exited.is_none())
-                        .map(|r| (r.id.clone(), r.process.clone())),
-                );
-                break;
-            }
-        }
-        let (id, process) = match found {
-            None => return Err((404, format!("pod {ns}/{pod} not found on this node"))),
-            Some(None) => {
-                return Err((
-                    400,
-                    format!("container {container} is not running in pod {pod}"),
-                ));
-            }
-            Some(Some(c)) => c,
-        };
-        let fail = |e: String| (500, e);
-        let exec_id = format!(
-            "exec-{}",
-            Timestamp::now().as_nanosecond() % 1_000_000_000_000
-        );
-        let fifo_dir = self.config.root_dir.join("fifo");
-        tokio::fs::create_dir_all(&fifo_dir)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let path = |s: &str| PathBuf::from(format!("{}/{id}-{exec_id}-{s}", fifo_dir.display()));
-        let (in_path, out_path, err_path) = (path("in"), path("out"), path("err"));
-        let open_rx = |p: &Path| {
-            logs::mkfifo(p)?;
-            tokio::net::unix::pipe::OpenOptions::new()
-                .read_write(true)
-                .open_receiver(p)
-        };
-        let stdout = open_rx(&out_path).map_err(|e| fail(e.to_string()))?;
-        let stderr = if tty {
-            None
-        } else {
-            Some(open_rx(&err_path).map_err(|e| fail(e.to_string()))?)
-        };
-        let stdin_tx = if stdin {
-            logs::mkfifo(&in_path).map_err(|e| fail(e.to_string()))?;
-            Some(
-                tokio::net::unix::pipe::OpenOptions::new()
-                    .read_write(true)
-                    .open_sender(&in_path)
-                    .map_err(|e| fail(e.to_string()))?,
-            )
-        } else {
-            None
-        };
-        let mut spec = process;
-        spec["args"] = serde_json::json!(command);
-        spec["terminal"] = serde_json::json!(tty);
-        let spec_any = prost_types::Any {
-            type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
-            value: serde_json::to_vec(&spec).map_err(|e| fail(e.to_string()))?,
-        };
-        let mut tasks = TasksClient::new(self.channel.clone());
-        tasks
-            .exec(request(
-                containerd_client::services::v1::ExecProcessRequest {
-                    container_id: id.clone(),
-                    stdin: if stdin {
-                        in_path.display().to_string()
-                    } else {
-                        String::new()
-                    },
-                    stdout: out_path.display().to_string(),
-                    stderr: if tty {
-                        String::new()
-                    } else {
-                        err_path.display().to_string()
-                    },
-                    terminal: tty,
-                    spec: Some(spec_any),
-                    exec_id: exec_id.clone(),
-                },
-                NAMESPACE,
-            ))
-            .await
-            .map_err(|s| fail(s.message().to_string()))?;
-        if let Err(s) = tasks
-            .start(request(
-                StartRequest {
-                    container_id: id.clone(),
-                    exec_id: exec_id.clone(),
-                },
-                NAMESPACE,
-            ))
-            .await
-        {
-            // An executable that does not exist fails here, like runc's.
-            let _ = tasks
-                .delete_process(request(
-                    containerd_client::services::v1::DeleteProcessRequest {
-                        container_id: id.clone(),
-                        exec_id: exec_id.clone(),
-                    },
-                    NAMESPACE,
-                ))
-                .await;
-            return Err((500, s.message().to_string()));
-        }
-        let (exit_tx, exit_rx) = tokio::sync::oneshot::channel();
-        let (resize_tx, mut resize_rx) = tokio::sync::mpsc::channel::<(u32, u32)>(4);
-        let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<()>();
-        let mut stdin_open = stdin;
-        let channel = self.channel.clone();
-        tokio::spawn(async move {
-            let mut tasks = TasksClient::new(channel);
-            let code = loop {
-                tokio::select! {
-                    closed = &mut close_rx, if stdin_open => {
-                        stdin_open = false;
-                        if closed.is_ok() {
-                            let _ = tasks
-                                .close_io(request(
-                                    containerd_client::services::v1::CloseIoRequest {
-                                        container_id: id.clone(),
-                                        exec_id: exec_id.clone(),
-                                        stdin: true,
-                                    },
-                                    NAMESPACE,
-                                ))
-                                .await;
-                        }
-                    }
-                    Some((width, height)) = resize_rx.recv() => {
-                        let _ = tasks
-                            .resize_pty(request(
-                                containerd_client::services::v1::ResizePtyRequest {
-                                    container_id: id.clone(),
-                                    exec_id: exec_id.clone(),
-                                    width,
-                                    height,
-                                },
-                                NAMESPACE,
-                            ))
-                            .await;
-                    }
-                    _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                        let state = tasks
-                            .get(request(
-                                GetRequest {
-                                    container_id: id.clone(),
-                                    exec_id: exec_id.clone(),
-                                },
-                                NAMESPACE,
-                            ))
-                            .await;
-                        match state.map(|r| r.into_inner().process) {
-                            Ok(Some(p)) if p.status == TaskStatus::Stopped as i32 => break p.exit_status as i32,
-                            Ok(Some(_)) => {}
-                            _ => break 137,
-                        }
-                    }
-                }
-            };
-            // Let the output drain before the exit is reported.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let _ = exit_tx.send(code);
-            let _ = tasks
-                .delete_process(request(
-                    containerd_client::services::v1::DeleteProcessRequest {
-                        container_id: id.clone(),
-                        exec_id: exec_id.clone(),
-                    },
-                    NAMESPACE,
-                ))
-                .await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            for p in [in_path, out_path, err_path] {
-                let _ = std::fs::remove_file(p);
-            }
-        });
-        Ok(crate::api::streaming::ExecSession {
-            stdin: stdin_tx,
-            stdout,
-            stderr,
-            exit: exit_rx,
-            resize: resize_tx,
-            close_stdin: Some(close_tx),
-        })
     }
 }
 

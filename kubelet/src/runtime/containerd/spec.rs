@@ -179,7 +179,7 @@ pub fn build(container: &Container, image: &ImageConfig, ctx: &SpecContext) -> V
     json!({
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": false,
+            "terminal": container.tty.unwrap_or(false),
             "user": {"uid": uid, "gid": gid},
             "args": args,
             "env": env,
