@@ -243,6 +243,41 @@ async fn names(client: kube::Client) -> Vec<String> {
         .collect()
 }
 
+/// The ports listed in the `default/kubernetes` Endpoints, sorted.
+async fn endpoint_ports(client: kube::Client) -> Vec<u16> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client, "default", &resource("", "v1", "Endpoints"));
+    let Ok(ep) = api.get("kubernetes").await else {
+        return Vec::new();
+    };
+    let mut ports: Vec<u16> = ep.data["subsets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["ports"].as_array().into_iter().flatten())
+        .filter_map(|p| p["port"].as_u64()?.try_into().ok())
+        .collect();
+    ports.sort_unstable();
+    ports
+}
+
+/// Polls `check` until it is true or `timeout` passes; returns the time it
+/// took.
+async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
 /// Which servers' current runs say they took the controller manager's Lease.
 fn lease_holders(servers: &[Server]) -> Vec<usize> {
     (0..servers.len())
@@ -382,6 +417,21 @@ async fn three_servers_share_one_store_and_survive_the_leaders_death() {
             std::fs::read(servers[0].data_dir.join("pki/ca.crt")).expect("ca"),
         );
     }
+
+    // The kubernetes Endpoints list the three API servers.
+    let mut all_ports: Vec<u16> = servers.iter().map(|s| s.api_port).collect();
+    all_ports.sort_unstable();
+    let c3 = servers[2].client().await;
+    let took = eventually(Duration::from_secs(15), || {
+        let (c, want) = (c3.clone(), all_ports.clone());
+        async move { endpoint_ports(c).await == want }
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "endpoints {:?}, servers {all_ports:?}",
+        endpoint_ports(c3.clone()).await
+    );
 
     // Peer traffic is mutual TLS with the peer CA: no client certificate,
     // or one from the cluster CA (the admin's), is refused.
@@ -539,6 +589,21 @@ async fn three_servers_share_one_store_and_survive_the_leaders_death() {
         assert_eq!(lease_holders(&servers), vec![lease_holder]);
     }
 
+    // Its API server leaves the kubernetes Endpoints when its lease expires.
+    let survivors: Vec<u16> = all_ports
+        .iter()
+        .copied()
+        .filter(|p| *p != servers[leader].api_port)
+        .collect();
+    let c = servers[other].client().await;
+    let took = eventually(Duration::from_secs(40), || {
+        let (c, want) = (c.clone(), survivors.clone());
+        async move { endpoint_ports(c).await == want }
+    })
+    .await
+    .expect("the dead server leaves the endpoints");
+    eprintln!("dead API server left the endpoints after another {took:?}");
+
     // The killed server restarts with the same flags, rejoins from its data
     // dir (no second member add) and catches up.
     let took = servers[leader].start();
@@ -547,6 +612,15 @@ async fn three_servers_share_one_store_and_survive_the_leaders_death() {
     let present = names(restarted).await;
     let missing: Vec<&String> = acked.iter().filter(|n| !present.contains(n)).collect();
     assert!(missing.is_empty(), "restarted server lacks {missing:?}");
+    let took = eventually(Duration::from_secs(15), || {
+        let (c, want) = (c.clone(), all_ports.clone());
+        async move { endpoint_ports(c).await == want }
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "the restarted server is back in the endpoints"
+    );
     let adds: usize = servers
         .iter()
         .map(|s| {

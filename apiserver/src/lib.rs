@@ -18,6 +18,7 @@ pub mod compress;
 pub mod conversion;
 pub mod crd;
 pub mod discovery;
+pub mod endpoint_reconciler;
 pub mod error;
 pub mod field_validation;
 pub mod handlers;

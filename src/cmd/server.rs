@@ -16,6 +16,7 @@ mod member;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -142,18 +143,28 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let _controller_manager = if args.disable_controller_manager {
         None
     } else {
-        Some(super::controller_manager::spawn_in_server(
-            &args.data_dir,
-            &local_url,
-        )?)
+        let (dir, url) = (args.data_dir.clone(), local_url.clone());
+        Some(supervise("controller manager", move || {
+            super::controller_manager::spawn_in_server(&dir, &url)
+        })?)
     };
     let _scheduler = if args.disable_scheduler {
         None
     } else {
-        Some(super::scheduler::spawn_in_server(
-            &args.data_dir,
-            &local_url,
-        )?)
+        let (dir, url) = (args.data_dir.clone(), local_url.clone());
+        Some(supervise("scheduler", move || {
+            super::scheduler::spawn_in_server(&dir, &url)
+        })?)
+    };
+    // HA: every API server keeps itself in the `default/kubernetes`
+    // Endpoints (upstream's lease endpoint reconciler).
+    let reconciler = match (&store_member, advertise) {
+        (Some(_), Some(ip)) => {
+            let address = SocketAddr::new(ip, server.local_addr.port());
+            let task = apiserver::endpoint_reconciler::spawn(server.state.clone(), address);
+            Some((address, task))
+        }
+        _ => None,
     };
     let _node = if args.with_node {
         Some(
@@ -188,9 +199,47 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         );
     }
     super::wait_for_signal().await?;
+    if let Some((address, task)) = reconciler {
+        task.abort();
+        let removal = apiserver::endpoint_reconciler::remove(&server.state, address);
+        match tokio::time::timeout(Duration::from_secs(3), removal).await {
+            Ok(Ok(())) => tracing::info!("removed this server from the kubernetes endpoints"),
+            Ok(Err(err)) => {
+                tracing::warn!(%err, "removing this server from the kubernetes endpoints")
+            }
+            Err(_) => {
+                tracing::warn!("removing this server from the kubernetes endpoints timed out")
+            }
+        }
+    }
     server.abort();
     if let Some(store) = store_member {
         store.shutdown().await;
     }
     Ok(())
+}
+
+/// Starts a component and starts it again whenever it stops, which it does
+/// when it loses its Lease (upstream's components exit then, to be
+/// restarted): the server stays a candidate for the Lease. A failure of the
+/// first start fails the server's start.
+fn supervise(
+    component: &'static str,
+    spawn: impl Fn() -> anyhow::Result<tokio::task::JoinHandle<()>> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let first = spawn()?;
+    Ok(tokio::spawn(async move {
+        let mut running = Some(first);
+        loop {
+            if let Some(task) = running.take() {
+                let _ = task.await;
+                tracing::warn!(component, "stopped; starting it again");
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            match spawn() {
+                Ok(task) => running = Some(task),
+                Err(err) => tracing::error!(component, error = %err, "starting again failed"),
+            }
+        }
+    }))
 }
