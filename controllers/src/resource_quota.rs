@@ -9,11 +9,12 @@
 //! admission's own charges must not race a recount), when pods, services,
 //! secrets, ConfigMaps, claims, ReplicationControllers or ReplicaSets of
 //! the namespace change, and every 30 s (other `count/<resource>` names).
+//! Resources come from discovery, run again when a name is not known.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use component_base::quota;
 use futures::StreamExt;
@@ -28,30 +29,62 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
+use tokio::sync::Mutex;
 
 use crate::error::{Error, Result, is_not_found};
 
 /// How often every quota is recounted regardless of events.
 const RESYNC: Duration = Duration::from_secs(30);
 
+/// How often discovery may run again when a quota names a resource it
+/// does not know (a new CRD, or a failed first run).
+const REDISCOVER: Duration = Duration::from_secs(10);
+
+/// The served resources, by (group, plural), from discovery.
+#[derive(Default)]
+struct Resources {
+    known: BTreeMap<(String, String), ApiResource>,
+    refreshed: Option<Instant>,
+}
+
 struct Ctx {
     client: Client,
-    /// (group, plural) -> resource, from discovery.
-    resources: BTreeMap<(String, String), ApiResource>,
+    resources: Mutex<Resources>,
+}
+
+impl Ctx {
+    /// The resource `(group, plural)`, running discovery again (at most
+    /// every REDISCOVER) when it is not known yet.
+    async fn resource(&self, group: &str, plural: &str) -> Option<ApiResource> {
+        let key = (group.to_string(), plural.to_string());
+        let mut resources = self.resources.lock().await;
+        if let Some(ar) = resources.known.get(&key) {
+            return Some(ar.clone());
+        }
+        if resources
+            .refreshed
+            .is_some_and(|t| t.elapsed() < REDISCOVER)
+        {
+            return None;
+        }
+        resources.refreshed = Some(Instant::now());
+        match Discovery::new(self.client.clone()).run().await {
+            Ok(d) => {
+                for g in d.groups() {
+                    for (ar, _) in g.recommended_resources() {
+                        resources
+                            .known
+                            .insert((ar.group.clone(), ar.plural.clone()), ar);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(%err, "discovery failed"),
+        }
+        resources.known.get(&key).cloned()
+    }
 }
 
 pub async fn run(client: Client) {
-    let mut resources = BTreeMap::new();
-    match Discovery::new(client.clone()).run().await {
-        Ok(d) => {
-            for g in d.groups() {
-                for (ar, _) in g.recommended_resources() {
-                    resources.insert((ar.group.clone(), ar.plural.clone()), ar);
-                }
-            }
-        }
-        Err(err) => tracing::warn!(%err, "discovery failed: only core kinds are counted"),
-    }
     let (quotas, writer) = reflector::store();
     let quota_events = watcher(
         Api::<ResourceQuota>::all(client.clone()),
@@ -63,7 +96,7 @@ pub async fn run(client: Client) {
     .predicate_filter(spec_hash, PredicateConfig::default());
     let ctx = Arc::new(Ctx {
         client: client.clone(),
-        resources,
+        resources: Mutex::new(Resources::default()),
     });
     let controller = Controller::for_stream(quota_events, quotas.clone());
     let controller = trigger_on::<Pod>(controller, &client, &quotas);
@@ -192,10 +225,10 @@ async fn count_usage<'a>(
     }
     let mut used = BTreeMap::new();
     for ((group, plural), names) in by_resource {
-        let Some(ar) = ctx.resources.get(&(group.clone(), plural.clone())) else {
+        let Some(ar) = ctx.resource(&group, &plural).await else {
             continue;
         };
-        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, ar);
+        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ar);
         let objects = api.list(&ListParams::default()).await?.items;
         let mut totals: BTreeMap<&String, i64> = names.iter().map(|n| (*n, 0)).collect();
         for obj in objects {

@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PodTemplate, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, PodTemplate, Service, ServiceAccount};
 use kube::api::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use serde_json::{Value, json};
 
 use crate::framework::{
-    Ctx, Step, TestCase, TestError, TestResult, describe_event, from_json, labels, next_event,
-    truncate, wait_for,
+    Ctx, Step, TestCase, TestError, TestResult, describe_event, expect_status, from_json, labels,
+    next_event, truncate, wait_for,
 };
 use crate::{ensure, ensure_eq};
 
@@ -44,6 +44,11 @@ pub fn tests() -> Vec<TestCase> {
                 |c| Box::pin(namespace_removes_services(c)),
             )
         },
+        TestCase::upstream(
+            "[sig-api-machinery] Namespaces [Serial] should ensure that all pods are removed when a namespace is deleted [Conformance]",
+            |c| Box::pin(namespace_removes_pods(c)),
+        )
+        .with_running_pods(),
         TestCase::upstream(
             "[sig-api-machinery] Discovery should validate PreferredVersion for each APIGroup [Conformance]",
             |c| Box::pin(discovery_preferred_version(c)),
@@ -264,7 +269,6 @@ async fn namespace_patch(ctx: Ctx) -> TestResult {
 async fn namespace_removes_services(ctx: Ctx) -> TestResult {
     let ns = create_namespace(&ctx, "nsdel", &[]).await?;
     let name = ns.metadata.name.clone().unwrap_or_default();
-    let ns_api = ctx.cluster_api::<Namespace>();
     let svc_api: kube::Api<Service> = kube::Api::namespaced(ctx.client.clone(), &name);
     let svc: Service = from_json(json!({
         "metadata": {"name": "test-service"},
@@ -274,43 +278,7 @@ async fn namespace_removes_services(ctx: Ctx) -> TestResult {
         .create(&PostParams::default(), &svc)
         .await
         .step("creating a service in the namespace")?;
-    ns_api
-        .delete(&name, &DeleteParams::default())
-        .await
-        .step("deleting the namespace")?;
-    // Until it is gone, a deleted namespace reports phase Terminating.
-    wait_for(
-        "the namespace to be removed",
-        Duration::from_secs(100),
-        || {
-            let ns_api = ns_api.clone();
-            let name = name.clone();
-            async move {
-                match ns_api
-                    .get_opt(&name)
-                    .await
-                    .step("reading the deleted namespace")?
-                {
-                    None => Ok(Ok(())),
-                    Some(ns) => {
-                        let phase = ns.status.and_then(|s| s.phase).unwrap_or_default();
-                        if phase != "Terminating" {
-                            return Err(TestError::Assertion(format!(
-                                "a namespace being deleted has phase {phase:?}, want Terminating"
-                            )));
-                        }
-                        Ok(Err(format!("phase {phase}")))
-                    }
-                }
-            }
-        },
-    )
-    .await?;
-    let ns: Namespace = from_json(json!({"metadata": {"name": name}}))?;
-    ns_api
-        .create(&PostParams::default(), &ns)
-        .await
-        .step("recreating the namespace")?;
+    delete_and_recreate(&ctx, &name, Duration::from_secs(100)).await?;
     let list = svc_api
         .list(&ListParams::default())
         .await
@@ -324,6 +292,97 @@ async fn namespace_removes_services(ctx: Ctx) -> TestResult {
         names.is_empty(),
         "services survived namespace deletion: {names:?}"
     );
+    Ok(())
+}
+
+async fn namespace_removes_pods(ctx: Ctx) -> TestResult {
+    let ns = create_namespace(&ctx, "nsdeletetest", &[]).await?;
+    let name = ns.metadata.name.clone().unwrap_or_default();
+    let sa_api: kube::Api<ServiceAccount> = kube::Api::namespaced(ctx.client.clone(), &name);
+    wait_for("the default service account", WAIT, || {
+        let sa_api = sa_api.clone();
+        async move {
+            Ok(
+                match sa_api
+                    .get_opt("default")
+                    .await
+                    .step("reading the default service account")?
+                {
+                    Some(_) => Ok(()),
+                    None => Err("no default service account yet".to_string()),
+                },
+            )
+        }
+    })
+    .await?;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(ctx.client.clone(), &name);
+    // Upstream's pod keeps the default 30 s grace period.
+    let pod: Pod = from_json(json!({
+        "metadata": {"name": "test-pod"},
+        "spec": {"containers": [crate::images::sleeper("nginx")]}
+    }))?;
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .step("creating a pod in the namespace")?;
+    wait_for("the pod to run", Duration::from_secs(60), || {
+        let pods = pods.clone();
+        async move {
+            let pod = pods.get("test-pod").await.step("reading the pod")?;
+            let phase = pod.status.and_then(|s| s.phase).unwrap_or_default();
+            Ok(if phase == "Running" {
+                Ok(())
+            } else {
+                Err(format!("phase {phase:?}"))
+            })
+        }
+    })
+    .await?;
+    // Upstream waits 60 s plus the pod's grace period.
+    delete_and_recreate(&ctx, &name, Duration::from_secs(90)).await?;
+    expect_status(
+        pods.get("test-pod").await,
+        404,
+        "reading the pod in the recreated namespace",
+    )?;
+    Ok(())
+}
+
+/// Deletes the namespace `name`, waits (reporting phase Terminating
+/// meanwhile) until it is gone, and creates it again.
+async fn delete_and_recreate(ctx: &Ctx, name: &str, limit: Duration) -> TestResult {
+    let ns_api = ctx.cluster_api::<Namespace>();
+    ns_api
+        .delete(name, &DeleteParams::default())
+        .await
+        .step("deleting the namespace")?;
+    wait_for("the namespace to be removed", limit, || {
+        let ns_api = ns_api.clone();
+        let name = name.to_string();
+        async move {
+            match ns_api
+                .get_opt(&name)
+                .await
+                .step("reading the deleted namespace")?
+            {
+                None => Ok(Ok(())),
+                Some(ns) => {
+                    let phase = ns.status.and_then(|s| s.phase).unwrap_or_default();
+                    if phase != "Terminating" {
+                        return Err(TestError::Assertion(format!(
+                            "a namespace being deleted has phase {phase:?}, want Terminating"
+                        )));
+                    }
+                    Ok(Err(format!("phase {phase}")))
+                }
+            }
+        }
+    })
+    .await?;
+    let ns: Namespace = from_json(json!({"metadata": {"name": name}}))?;
+    ns_api
+        .create(&PostParams::default(), &ns)
+        .await
+        .step("recreating the namespace")?;
     Ok(())
 }
 

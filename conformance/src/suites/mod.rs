@@ -15,6 +15,9 @@ mod instrumentation;
 mod network;
 mod node;
 mod node_pods;
+mod preemption;
+mod replica_pods;
+mod replica_set;
 mod replication_controller;
 mod resource_apis;
 mod resource_quota;
@@ -30,6 +33,7 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(garbage_collector_rc::tests());
     tests.extend(apps::tests());
     tests.extend(replication_controller::tests());
+    tests.extend(replica_set::tests());
     tests.extend(disruption::tests());
     tests.extend(auth::tests());
     tests.extend(cli::tests());
@@ -38,6 +42,7 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(node::tests());
     tests.extend(node_pods::tests());
     tests.extend(scheduling::tests());
+    tests.extend(preemption::tests());
     tests.extend(storage::tests());
     tests.extend(resource_apis::tests());
     tests.extend(crd::tests());

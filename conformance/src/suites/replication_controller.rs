@@ -17,6 +17,7 @@ use kube::api::{
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
+use super::replica_pods::{pods_of, relabel_and_wait_released, wait_adopted, wait_running};
 use crate::framework::{
     Ctx, Step, TestCase, TestError, TestResult, from_json, is_status, next_event, wait_for,
 };
@@ -163,40 +164,6 @@ async fn failure_condition(ctx: Ctx) -> TestResult {
     .await
 }
 
-/// Upstream's `PodsCreated`: waits for `replicas` pods labelled
-/// `name=<name>` and returns them.
-async fn pods_created(ctx: &Ctx, name: &str, replicas: usize) -> TestResult<Vec<Pod>> {
-    let pods = ctx.api::<Pod>();
-    let selector = format!("name={name}");
-    wait_for(&format!("{replicas} pods of {name}"), WAIT, || {
-        let pods = pods.clone();
-        let selector = selector.clone();
-        async move {
-            let list = pods
-                .list(&ListParams::default().labels(&selector))
-                .await
-                .step("listing pods")?;
-            let live: Vec<Pod> = list
-                .items
-                .into_iter()
-                .filter(|p| p.metadata.deletion_timestamp.is_none())
-                .collect();
-            Ok(if live.len() == replicas {
-                Ok(live)
-            } else {
-                Err(format!("{} pods", live.len()))
-            })
-        }
-    })
-    .await
-}
-
-fn controlled_by(pod: &Pod, uid: &str) -> bool {
-    pod.owner_references()
-        .iter()
-        .any(|r| r.controller == Some(true) && r.uid == uid)
-}
-
 async fn release_pods(ctx: Ctx) -> TestResult {
     let name = "pod-release";
     let rcs = ctx.api::<ReplicationController>();
@@ -204,33 +171,12 @@ async fn release_pods(ctx: Ctx) -> TestResult {
         .create(&PostParams::default(), &new_rc(name, 1)?)
         .await
         .step("creating the rc")?;
-    let uid = rc.uid().unwrap_or_default();
-    let pod_name = pods_created(&ctx, name, 1).await?[0].name_any();
-    let pods = ctx.api::<Pod>();
-    loop {
-        let mut pod = pods.get(&pod_name).await.step("reading the pod")?;
-        pod.metadata.labels = Some(crate::framework::labels(&[("name", "not-matching-name")]));
-        match pods.replace(&pod_name, &PostParams::default(), &pod).await {
-            Err(e) if is_status(&e, 409) => continue,
-            other => {
-                other.step("relabelling the pod")?;
-                break;
-            }
-        }
-    }
-    wait_for("the pod to be released", WAIT, || {
-        let pods = pods.clone();
-        let pod_name = pod_name.clone();
-        let uid = uid.clone();
-        async move {
-            let pod = pods.get(&pod_name).await.step("reading the pod")?;
-            Ok(if controlled_by(&pod, &uid) {
-                Err("still controlled by the rc".to_string())
-            } else {
-                Ok(())
-            })
-        }
-    })
+    let pod = pods_of(&ctx, name, 1, false).await?;
+    relabel_and_wait_released(
+        &ctx.api::<Pod>(),
+        &pod[0].name_any(),
+        &rc.uid().unwrap_or_default(),
+    )
     .await
 }
 
@@ -244,19 +190,7 @@ async fn adopt_pods(ctx: Ctx) -> TestResult {
     pods.create(&PostParams::default(), &pod)
         .await
         .step("creating the orphan pod")?;
-    wait_for("the orphan pod to run", WAIT, || {
-        let pods = pods.clone();
-        async move {
-            let pod = pods.get(name).await.step("reading the pod")?;
-            let phase = pod.status.and_then(|s| s.phase).unwrap_or_default();
-            Ok(if phase == "Running" {
-                Ok(())
-            } else {
-                Err(format!("phase {phase:?}"))
-            })
-        }
-    })
-    .await?;
+    wait_running(&pods, name).await?;
     let rcs = ctx.api::<ReplicationController>();
     let mut rc = new_rc(name, 1)?;
     if let Some(spec) = rc.spec.as_mut() {
@@ -266,19 +200,7 @@ async fn adopt_pods(ctx: Ctx) -> TestResult {
         .create(&PostParams::default(), &rc)
         .await
         .step("creating the rc")?;
-    let uid = rc.uid().unwrap_or_default();
-    wait_for("the orphan to be adopted (or replaced)", WAIT, || {
-        let pods = pods.clone();
-        let uid = uid.clone();
-        async move {
-            Ok(match pods.get_opt(name).await.step("reading the pod")? {
-                None => Ok(()),
-                Some(p) if controlled_by(&p, &uid) => Ok(()),
-                Some(_) => Err("not adopted yet".to_string()),
-            })
-        }
-    })
-    .await
+    wait_adopted(&pods, name, &rc.uid().unwrap_or_default()).await
 }
 
 async fn wait_status_replicas(

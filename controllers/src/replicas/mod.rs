@@ -31,7 +31,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
-use crate::error::{Error, Result, is_not_found};
+use crate::error::{Error, Result, is_conflict, is_not_found};
 use crate::expectations::Expectations;
 use crate::objects::{self, controller_ref, is_active, owner_ref};
 use component_base::events::Events;
@@ -164,7 +164,12 @@ async fn reconcile<K: ReplicatedSet>(set: Arc<K>, ctx: Arc<Ctx>) -> Result<Actio
     let status = status::compute(set.as_ref(), &active, manage_error.as_ref());
     if set.current_status().as_ref() != Some(&status) {
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-        let mut patch = json!({"status": status});
+        // The resourceVersion makes a write from a stale view conflict
+        // (as upstream's UpdateStatus), so conditions others set survive.
+        let mut patch = json!({
+            "metadata": {"resourceVersion": set.meta().resource_version},
+            "status": status,
+        });
         if status.conditions.is_none() {
             // A merge patch keeps what it does not mention: drop old ones.
             patch["status"]["conditions"] = serde_json::Value::Null;
@@ -179,6 +184,7 @@ async fn reconcile<K: ReplicatedSet>(set: Arc<K>, ctx: Arc<Ctx>) -> Result<Actio
         {
             Ok(_) => {}
             Err(e) if is_not_found(&e) => return Ok(Action::await_change()),
+            Err(e) if is_conflict(&e) => return Ok(Action::requeue(Duration::from_millis(200))),
             Err(e) => return Err(e.into()),
         }
     }
