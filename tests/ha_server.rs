@@ -1,9 +1,10 @@
 //! Three `oxkube server` processes on 127.0.0.1 form an HA control plane
 //! (k3s's embedded-etcd pattern): the first with `--cluster-init`, the
 //! others with `--server URL --token T`. Objects created through server 1
-//! are read through servers 2 and 3; wrong tokens are refused; the server
-//! whose store member leads is SIGKILLed while a writer keeps creating
-//! objects through another server: writes succeed again within seconds,
+//! are read through servers 2 and 3; wrong tokens, and joins to a non-HA
+//! server, are refused; the server whose store member leads is SIGKILLed
+//! while a writer keeps creating objects through another server: writes
+//! succeed again within seconds,
 //! nothing acknowledged is lost, and the killed server, restarted with the
 //! same flags, catches up without joining again. The controller manager
 //! runs on every server, and only one holds its Lease at a time.
@@ -394,6 +395,23 @@ async fn three_servers_share_one_store_and_survive_the_leaders_death() {
     );
     // Only the curl with the right secret got the PKI.
     assert_eq!(servers[0].log().matches("sent the cluster PKI").count(), 1);
+
+    // A plain (non-HA) server cannot be joined.
+    let mut plain = Server::new(root, "plain", Vec::new());
+    plain.start();
+    let mut bad = Server::new(
+        root,
+        "bad3",
+        vec![
+            "--server".into(),
+            plain.url(),
+            "--token".into(),
+            token.clone(),
+        ],
+    );
+    let (ok, log) = bad.run_to_exit(Duration::from_secs(60));
+    assert!(!ok && log.contains("it is not an HA server"), "{log}");
+    plain.kill();
 
     // Servers 2 and 3 join through server 1.
     for name in ["s2", "s3"] {

@@ -46,6 +46,10 @@ pub enum JoinError {
         "the server's CA (sha256 {actual}) is not the one the token names ({expected}): wrong server or wrong token"
     )]
     CaMismatch { expected: String, actual: String },
+    #[error(
+        "the server answers {0} for /cacerts: it is not an HA server (started with --cluster-init or --server)"
+    )]
+    NotJoinable(StatusCode),
     #[error("the server refused the token (401)")]
     Unauthorized,
     #[error("{path}: HTTP {code}: {body}")]
@@ -94,7 +98,8 @@ impl JoinClient {
         };
         let (code, ca_pem) = client.request(Method::GET, CACERTS_PATH, None).await?;
         if code != StatusCode::OK {
-            return Err(status_error(CACERTS_PATH, code, &ca_pem));
+            // A server without HA serves no join routes: its API answers.
+            return Err(JoinError::NotJoinable(code));
         }
         let actual = ca_hash(&ca_pem);
         match &token.ca_hash {
