@@ -1,9 +1,10 @@
 //! Built-in admission that every write passes: object metadata validation
 //! (upstream `ValidateObjectMeta`), namespace lifecycle (no content in
-//! missing or terminating namespaces) and the mutating plugins of new
-//! objects (`mutate_new`: ServiceAccount). Webhooks and policies come later
-//! and will hang off this module.
+//! missing or terminating namespaces), the mutating plugins of new objects
+//! (`mutate_new`: ServiceAccount, Priority) and ResourceQuota (`quota`).
+//! Webhooks and policies come later and will hang off this module.
 
+pub mod priority;
 pub mod quota;
 
 use serde_json::Value;
@@ -106,13 +107,43 @@ pub async fn namespace_lifecycle(ctx: &Ctx, res: &Resource, name: &str) -> ApiRe
 /// The mutating admission plugins on create, in upstream's order.
 pub async fn mutate_new(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
     let info = &ctx.res.info;
-    if ctx.state.settings.service_account_admission
-        && info.group.is_empty()
-        && info.kind == "Pod"
-        && ctx.info.subresource.is_none()
-        && let Some(ns) = ctx.ns()
-    {
-        crate::serviceaccount::admission::admit_pod(&ctx.state, ns, obj).await?;
+    if ctx.info.subresource.is_some() {
+        return Ok(());
     }
-    Ok(())
+    let name = meta::name(obj).to_string();
+    match (info.group, info.kind) {
+        ("", "Pod") => {
+            if ctx.state.settings.service_account_admission
+                && let Some(ns) = ctx.ns()
+            {
+                crate::serviceaccount::admission::admit_pod(&ctx.state, ns, obj).await?;
+            }
+            priority::admit_pod(&ctx.state, obj, |why| forbidden("pods", &name, why)).await
+        }
+        ("scheduling.k8s.io", "PriorityClass") => {
+            priority::admit_priority_class(&ctx.state, obj, |why| {
+                forbidden("priorityclasses.scheduling.k8s.io", &name, why)
+            })
+            .await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `<resource> "<name>" is forbidden: <why>` (upstream's
+/// admission.NewForbidden; without a name, `<resource> is forbidden: ...`).
+pub fn forbidden(resource: &str, name: &str, why: &str) -> ApiError {
+    let mut err = ApiError::forbidden(if name.is_empty() {
+        format!("{resource} is forbidden: {why}")
+    } else {
+        format!("{resource} {name:?} is forbidden: {why}")
+    });
+    let (kind, group) = resource.split_once('.').unwrap_or((resource, ""));
+    err.details = Some(Box::new(crate::error::Details {
+        name: name.to_string(),
+        kind: kind.to_string(),
+        group: group.to_string(),
+        ..Default::default()
+    }));
+    err
 }

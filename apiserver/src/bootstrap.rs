@@ -1,7 +1,8 @@
 //! Objects that exist from the first start: the system namespaces
-//! (`default`, `kube-system`, `kube-public`, `kube-node-lease`) and the
-//! `default/kubernetes` Service with its Endpoints and EndpointSlice
-//! pointing at this server.
+//! (`default`, `kube-system`, `kube-public`, `kube-node-lease`), the
+//! built-in PriorityClasses (`system-node-critical`,
+//! `system-cluster-critical`) and the `default/kubernetes` Service with its
+//! Endpoints and EndpointSlice pointing at this server.
 
 use serde_json::json;
 
@@ -17,6 +18,21 @@ pub async fn ensure_system_namespaces(state: &ApiState) -> ApiResult<()> {
     for name in SYSTEM_NAMESPACES {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
         create_missing(state, "", "v1", "namespaces", None, ns).await?;
+    }
+    Ok(())
+}
+
+/// Creates the built-in PriorityClasses that are missing (upstream's
+/// `scheduling/bootstrap-system-priority-classes` post-start hook).
+pub async fn ensure_system_priority_classes(state: &ApiState) -> ApiResult<()> {
+    for (name, value, description) in crate::strategy::scheduling::SYSTEM_PRIORITY_CLASSES {
+        let pc = json!({
+            "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+            "metadata": {"name": name},
+            "value": value,
+            "description": description,
+        });
+        create_missing(state, "scheduling.k8s.io", "v1", "priorityclasses", None, pc).await?;
     }
     Ok(())
 }

@@ -136,6 +136,7 @@ pub async fn start_with_routes(
     tokio::task::spawn_blocking(field_validation::warm_up);
     tokio::task::spawn_blocking(apply::models::warm_up);
     bootstrap::ensure_system_namespaces(&state).await?;
+    bootstrap::ensure_system_priority_classes(&state).await?;
     bootstrap::ensure_kubernetes_service(&state, local_addr).await?;
     state.load_services().await?;
     state.set_bootstrapped();

@@ -306,6 +306,17 @@ impl Ctx {
         }
     }
 
+    /// Runs `cleanup` after the test, whatever its outcome (for state that
+    /// is not an object to delete, e.g. a node's extended resource).
+    pub fn after<F>(&self, cleanup: F)
+    where
+        F: FnOnce(Client) -> BoxFuture<'static, ()> + Send + 'static,
+    {
+        if let Ok(mut list) = self.cleanups.lock() {
+            list.push(Box::new(cleanup));
+        }
+    }
+
     pub(crate) async fn run_cleanups(&self) {
         let list: Vec<Cleanup> = match self.cleanups.lock() {
             Ok(mut list) => list.drain(..).collect(),

@@ -64,8 +64,9 @@ impl NodeGaps {
     }
 }
 
-/// Ready, schedulable and free of NoSchedule/NoExecute taints.
-fn usable(node: &Node) -> bool {
+/// Ready, schedulable and free of NoSchedule/NoExecute taints (upstream's
+/// `GetReadySchedulableNodes`).
+pub fn usable(node: &Node) -> bool {
     let spec = node.spec.as_ref();
     let unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
     let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|taints| {

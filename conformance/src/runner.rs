@@ -105,17 +105,25 @@ pub(crate) async fn run_suite(
 
     let parallel = options.parallel.max(1);
     let kubeconfig = std::sync::Arc::new(options.kubeconfig.clone());
-    let results: Vec<TestReport> = futures::stream::iter(selected)
-        .map(|test| {
-            let client = client.clone();
-            let node_gap = node_gaps.reason(test.nodes).map(str::to_string);
-            let listed = gaps.reason(test.name).map(str::to_string);
-            let kubeconfig = kubeconfig.clone();
-            async move { run_one(client, kubeconfig, test, node_gap, listed).await }
-        })
-        .buffer_unordered(parallel)
-        .collect()
-        .await;
+    // `[Serial]` tests change cluster-wide state (node resources, priority
+    // classes): as upstream, they run one at a time after the others.
+    let (serial, concurrent): (Vec<TestCase>, Vec<TestCase>) =
+        selected.into_iter().partition(|t| t.name.contains("[Serial]"));
+    let mut results: Vec<TestReport> = Vec::new();
+    for (batch, width) in [(concurrent, parallel), (serial, 1)] {
+        let reports: Vec<TestReport> = futures::stream::iter(batch)
+            .map(|test| {
+                let client = client.clone();
+                let node_gap = node_gaps.reason(test.nodes).map(str::to_string);
+                let listed = gaps.reason(test.name).map(str::to_string);
+                let kubeconfig = kubeconfig.clone();
+                async move { run_one(client, kubeconfig, test, node_gap, listed).await }
+            })
+            .buffer_unordered(width)
+            .collect()
+            .await;
+        results.extend(reports);
+    }
 
     Ok(Summary::new(results, not_covered, version.git_version))
 }

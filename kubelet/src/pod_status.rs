@@ -73,6 +73,16 @@ pub fn phase(pod: &Pod, rt: &PodRuntimeStatus) -> &'static str {
     "Pending"
 }
 
+/// The pod conditions the kubelet computes (upstream's
+/// `PodConditionsByKubelet`).
+const KUBELET_CONDITIONS: [&str; 5] = [
+    "PodScheduled",
+    "PodReadyToStartContainers",
+    "Initialized",
+    "ContainersReady",
+    "Ready",
+];
+
 fn exit_code(c: &ContainerRuntimeStatus) -> Option<i32> {
     c.state.terminated.as_ref().map(|t| t.exit_code)
 }
@@ -134,6 +144,28 @@ fn condition(
         last_probe_time: None,
         observed_generation: None,
     }
+}
+
+/// Puts the conditions others set on the API object `api` (e.g. the
+/// scheduler's DisruptionTarget) into `view`, whose status is what this
+/// kubelet last sent, so that `compute` keeps them.
+pub fn keep_foreign_conditions(view: &mut Pod, api: &Pod) {
+    let foreign: Vec<PodCondition> = api
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str()))
+        .cloned()
+        .collect();
+    if foreign.is_empty() {
+        return;
+    }
+    let status = view.status.get_or_insert_with(Default::default);
+    let conditions = status.conditions.get_or_insert_with(Vec::new);
+    conditions.retain(|c| !foreign.iter().any(|f| f.type_ == c.type_));
+    conditions.extend(foreign);
 }
 
 /// The status to report for `pod` on a node at `host_ip`.
@@ -252,6 +284,14 @@ pub fn compute(pod: &Pod, rt: &PodRuntimeStatus, host_ip: &str, now: Timestamp) 
         &old_conditions,
         now,
     ));
+    // Conditions others own (DisruptionTarget from the scheduler or an
+    // eviction, readiness gates) are kept, as upstream's kubelet does.
+    conditions.extend(
+        old_conditions
+            .iter()
+            .filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str()))
+            .cloned(),
+    );
 
     let host_network = spec.host_network.unwrap_or(false);
     let pod_ip = if host_network {

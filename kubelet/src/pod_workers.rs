@@ -155,6 +155,7 @@ async fn run_worker(ctx: Arc<WorkerContext>, mut updates: watch::Receiver<PodUpd
                 let mut view = pod.clone();
                 if let Some(sent) = ctx.status.last_sent(&pod) {
                     view.status = Some(sent);
+                    pod_status::keep_foreign_conditions(&mut view, &pod);
                 }
                 let status = pod_status::compute(&view, &rt, &ctx.host_ip, Timestamp::now());
                 if let Err(e) = ctx.status.set(&pod, status).await {
@@ -195,6 +196,7 @@ async fn terminate(ctx: &WorkerContext, pod: &Pod, name: &str) {
             let mut view = pod.clone();
             if let Some(sent) = ctx.status.last_sent(pod) {
                 view.status = Some(sent);
+                pod_status::keep_foreign_conditions(&mut view, pod);
             }
             let status = pod_status::compute(&view, &rt, &ctx.host_ip, Timestamp::now());
             if let Err(e) = ctx.status.set(pod, status).await {

@@ -12,12 +12,31 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use crate::framework::{HostPort, NodeInfo, host_ports};
 use crate::resources::{self, Resources};
 
-struct Placement {
-    node: String,
-    requests: Resources,
-    non_zero: (i64, i64),
-    ports: Vec<HostPort>,
-    assumed: bool,
+/// A pod on a node (bound or assumed), with what it takes there.
+#[derive(Clone)]
+pub struct Placement {
+    pub node: String,
+    pub pod: Arc<Pod>,
+    pub priority: i32,
+    pub requests: Resources,
+    pub non_zero: (i64, i64),
+    pub ports: Vec<HostPort>,
+    pub assumed: bool,
+}
+
+impl Placement {
+    pub fn new(pod: Arc<Pod>, node: &str, assumed: bool) -> Placement {
+        let requests = resources::pod_requests(&pod);
+        Placement {
+            node: node.to_string(),
+            priority: crate::framework::priority_of(&pod),
+            non_zero: resources::non_zero(&requests),
+            requests,
+            ports: host_ports(&pod),
+            assumed,
+            pod,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -72,14 +91,7 @@ impl Cache {
     /// Records a bound pod (from the watch) or an assumed one.
     pub fn place(&mut self, key: &str, pod: &Pod, node: &str, assumed: bool) {
         self.unplace(key);
-        let requests = resources::pod_requests(pod);
-        let p = Placement {
-            node: node.to_string(),
-            non_zero: resources::non_zero(&requests),
-            requests,
-            ports: host_ports(pod),
-            assumed,
-        };
+        let p = Placement::new(Arc::new(pod.clone()), node, assumed);
         if let Some(info) = self.nodes.get_mut(node) {
             add_to(info, &p);
         }
@@ -91,14 +103,21 @@ impl Cache {
         if let Some(p) = self.pods.remove(key)
             && let Some(info) = self.nodes.get_mut(&p.node)
         {
-            resources::sub(&mut info.requested, &p.requests);
-            info.non_zero_requested.0 -= p.non_zero.0;
-            info.non_zero_requested.1 -= p.non_zero.1;
-            info.pod_count -= 1;
-            for port in &p.ports {
-                info.used_ports.remove(port);
-            }
+            remove_from(info, &p);
         }
+    }
+
+    /// The pods placed on each node, by node name.
+    pub fn placements_by_node(&self) -> HashMap<&str, Vec<(&str, &Placement)>> {
+        let mut out: HashMap<&str, Vec<(&str, &Placement)>> = HashMap::new();
+        for (key, p) in &self.pods {
+            out.entry(p.node.as_str()).or_default().push((key.as_str(), p));
+        }
+        out
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeInfo> {
+        self.nodes.get(name)
     }
 
     /// True while a pod is assumed and its binding not yet seen.
@@ -120,12 +139,24 @@ impl Cache {
     }
 }
 
-fn add_to(info: &mut NodeInfo, p: &Placement) {
+/// Counts `p` on `info` (also used on copies, to simulate placements).
+pub fn add_to(info: &mut NodeInfo, p: &Placement) {
     resources::add(&mut info.requested, &p.requests);
     info.non_zero_requested.0 += p.non_zero.0;
     info.non_zero_requested.1 += p.non_zero.1;
     info.pod_count += 1;
     info.used_ports.extend(p.ports.iter().cloned());
+}
+
+/// Takes `p` off `info` (also used on copies, to simulate evictions).
+pub fn remove_from(info: &mut NodeInfo, p: &Placement) {
+    resources::sub(&mut info.requested, &p.requests);
+    info.non_zero_requested.0 -= p.non_zero.0;
+    info.non_zero_requested.1 -= p.non_zero.1;
+    info.pod_count -= 1;
+    for port in &p.ports {
+        info.used_ports.remove(port);
+    }
 }
 
 #[cfg(test)]

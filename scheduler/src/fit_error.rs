@@ -24,10 +24,27 @@ fn histogram<'a>(reasons: impl Iterator<Item = &'a str>) -> String {
     parts.join(", ")
 }
 
-/// The message for `nodes` nodes that all refused the pod with `unfit`.
-/// No preemption is attempted: every pod has the same priority here, so no
-/// node holds victims (see docs/compatibility.md).
+/// What preemption made of an unschedulable pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostFilter<'a> {
+    /// No node has victims that would make room.
+    NoVictims,
+    /// Victims are being evicted; the pod is nominated to a node (upstream
+    /// then adds nothing to the message).
+    Nominated,
+    /// The pod may not preempt (e.g. `preemptionPolicy: Never`).
+    NotEligible(&'a str),
+}
+
+/// The message for `nodes` nodes that all refused the pod with `unfit`,
+/// when no node has preemption victims.
 pub fn message(nodes: usize, unfit: &[Unfit]) -> String {
+    message_after(nodes, unfit, PostFilter::NoVictims)
+}
+
+/// The message for `nodes` nodes that all refused the pod with `unfit`,
+/// then preemption's outcome `post`.
+pub fn message_after(nodes: usize, unfit: &[Unfit], post: PostFilter<'_>) -> String {
     if nodes == 0 {
         return NO_NODES.to_string();
     }
@@ -36,16 +53,21 @@ pub fn message(nodes: usize, unfit: &[Unfit]) -> String {
             .iter()
             .flat_map(|u| u.reasons.iter().map(String::as_str)),
     );
-    let preemption = histogram(unfit.iter().map(|u| {
-        if u.unresolvable {
-            PREEMPTION_NOT_HELPFUL
-        } else {
-            NO_VICTIMS
+    let base = format!("0/{nodes} nodes are available: {filters}.");
+    match post {
+        PostFilter::Nominated => base,
+        PostFilter::NotEligible(why) => format!("{base} preemption: {why}."),
+        PostFilter::NoVictims => {
+            let preemption = histogram(unfit.iter().map(|u| {
+                if u.unresolvable {
+                    PREEMPTION_NOT_HELPFUL
+                } else {
+                    NO_VICTIMS
+                }
+            }));
+            format!("{base} preemption: 0/{nodes} nodes are available: {preemption}..")
         }
-    }));
-    format!(
-        "0/{nodes} nodes are available: {filters}. preemption: 0/{nodes} nodes are available: {preemption}.."
-    )
+    }
 }
 
 #[cfg(test)]

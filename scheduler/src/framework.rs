@@ -18,6 +18,9 @@ pub struct PodInfo {
     pub pod: Arc<Pod>,
     pub requests: Resources,
     pub host_ports: Vec<HostPort>,
+    /// `spec.priority` (set by the API server's Priority admission; 0 when
+    /// absent).
+    pub priority: i32,
 }
 
 impl PodInfo {
@@ -25,11 +28,17 @@ impl PodInfo {
         let requests = resources::pod_requests(&pod);
         let host_ports = host_ports(&pod);
         PodInfo {
+            priority: priority_of(&pod),
             pod,
             requests,
             host_ports,
         }
     }
+}
+
+/// A pod's priority (upstream's `corev1helpers.PodPriority`).
+pub fn priority_of(pod: &Pod) -> i32 {
+    pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

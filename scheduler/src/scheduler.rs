@@ -5,7 +5,11 @@
 //! through `pods/binding` in the background. A pod that fits nowhere gets
 //! `PodScheduled=False` with reason `Unschedulable` and a `FailedScheduling`
 //! event with upstream's message, and waits in the queue's unschedulable
-//! set. Informer handlers keep the cache and the queue current.
+//! set; if lower-priority pods stand in its way, they are preempted
+//! (`preemption.rs`: DisruptionTarget condition, deletion, `Preempted`
+//! event) and the pod is nominated to their node (`status.nominatedNodeName`;
+//! nominated pods count on their node for pods of lower or equal priority).
+//! Informer handlers keep the cache and the queue current.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -20,9 +24,11 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
-use crate::cache::Cache;
-use crate::fit_error;
+use crate::cache::{Cache, Placement, add_to};
+use crate::fit_error::{self, PostFilter};
 use crate::framework::{NodeInfo, PodInfo, Profile, Unfit};
+use crate::preemption::{self, Budget, Candidate};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use crate::queue::Queue;
 use component_base::events::Events;
 
@@ -50,6 +56,9 @@ struct Shared {
     profile: Profile,
     events: Events,
     next_start: AtomicUsize,
+    /// Pods waiting for their preemption victims to go: key -> the node
+    /// they are nominated to (from `status.nominatedNodeName`).
+    nominated: Mutex<HashMap<String, Placement>>,
 }
 
 fn key_of(pod: &Pod) -> String {
@@ -95,6 +104,7 @@ pub async fn run(client: Client, config: SchedulerConfig) {
         pods,
         profile: Profile::default(),
         next_start: AtomicUsize::new(0),
+        nominated: Mutex::new(HashMap::new()),
     });
     let nodes = tokio::spawn(watch_nodes(shared.clone()));
     let pods = tokio::spawn(watch_pods(shared.clone(), pod_writer));
@@ -160,6 +170,9 @@ async fn watch_pods(shared: Arc<Shared>, writer: reflector::store::Writer<Pod>) 
             watcher::Event::Delete(p) => {
                 let key = key_of(&p);
                 fingerprints.remove(&key);
+                if let Ok(mut n) = shared.nominated.lock() {
+                    n.remove(&key);
+                }
                 shared.queue.forget(&key);
                 let was_placed = shared
                     .cache
@@ -181,6 +194,7 @@ async fn watch_pods(shared: Arc<Shared>, writer: reflector::store::Writer<Pod>) 
 
 fn on_pod(shared: &Shared, pod: &Pod, fingerprints: &mut HashMap<String, u64>) {
     let key = key_of(pod);
+    record_nomination(shared, &key, pod);
     if let Some(node) = assigned_node(pod) {
         fingerprints.remove(&key);
         shared.queue.forget(&key);
@@ -207,6 +221,29 @@ fn on_pod(shared: &Shared, pod: &Pod, fingerprints: &mut HashMap<String, u64>) {
         return;
     }
     shared.queue.add(&key);
+}
+
+/// Keeps `nominated` in step with the pod's `status.nominatedNodeName`
+/// while it waits to be scheduled; an event without one keeps the
+/// nomination made in memory (the status write may not be seen yet), as
+/// upstream's nominator does. Bound or finished pods are not nominated.
+fn record_nomination(shared: &Shared, key: &str, pod: &Pod) {
+    let nominated = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.nominated_node_name.as_deref())
+        .filter(|n| !n.is_empty());
+    let Ok(mut map) = shared.nominated.lock() else {
+        return;
+    };
+    if assigned_node(pod).is_some() || terminal(pod) {
+        map.remove(key);
+    } else if let Some(node) = nominated {
+        map.insert(
+            key.to_string(),
+            Placement::new(Arc::new(pod.clone()), node, false),
+        );
+    }
 }
 
 fn responsible(shared: &Shared, pod: &Pod) -> bool {
@@ -297,6 +334,16 @@ async fn schedule_one(shared: &Arc<Shared>, key: &str) {
         return;
     }
     let info = PodInfo::new(pod.clone());
+    let nominated: Vec<Placement> = shared
+        .nominated
+        .lock()
+        .map(|n| {
+            n.iter()
+                .filter(|(k, p)| k.as_str() != key && p.priority >= info.priority)
+                .map(|(_, p)| p.clone())
+                .collect()
+        })
+        .unwrap_or_default();
     let decision = {
         let Ok(cache) = shared.cache.lock() else {
             return;
@@ -304,7 +351,23 @@ async fn schedule_one(shared: &Arc<Shared>, key: &str) {
         if cache.is_placed(key) {
             return;
         }
-        let nodes: Vec<&NodeInfo> = cache.nodes().collect();
+        // Nodes with pods of at least this priority nominated to them count
+        // those pods as if already placed (upstream's addNominatedPods).
+        let adjusted: Vec<NodeInfo> = cache
+            .nodes()
+            .filter(|n| nominated.iter().any(|p| p.node == n.name))
+            .map(|n| {
+                let mut copy = n.clone();
+                for p in nominated.iter().filter(|p| p.node == n.name) {
+                    add_to(&mut copy, p);
+                }
+                copy
+            })
+            .collect();
+        let nodes: Vec<&NodeInfo> = cache
+            .nodes()
+            .map(|n| adjusted.iter().find(|a| a.name == n.name).unwrap_or(n))
+            .collect();
         let start = shared.next_start.fetch_add(1, Ordering::Relaxed) % nodes.len().max(1);
         decide(&shared.profile, &nodes, &info, start)
     };
@@ -319,13 +382,134 @@ async fn schedule_one(shared: &Arc<Shared>, key: &str) {
         }
         Decision::Unschedulable { nodes, unfit } => {
             shared.queue.unschedulable(key);
-            let message = fit_error::message(nodes, &unfit);
+            let (candidate, message) = match preempt_candidate(shared, &info).await {
+                Ok(Some(c)) => (
+                    Some(c),
+                    fit_error::message_after(nodes, &unfit, PostFilter::Nominated),
+                ),
+                Ok(None) => (None, fit_error::message(nodes, &unfit)),
+                Err(why) => (
+                    None,
+                    fit_error::message_after(nodes, &unfit, PostFilter::NotEligible(&why)),
+                ),
+            };
             tracing::info!(pod = %key, %message, "unschedulable");
+            // The nomination counts at once, before any victim is gone, so
+            // the room it makes is not taken by pods of lower priority
+            // (upstream's nominator is updated in the scheduling cycle).
+            if let (Some(c), Ok(mut n)) = (&candidate, shared.nominated.lock()) {
+                n.insert(key.to_string(), Placement::new(pod.clone(), &c.node, false));
+            }
             let shared = shared.clone();
-            tokio::spawn(
-                async move { record_failure(&shared, &pod, "Unschedulable", &message).await },
-            );
+            tokio::spawn(async move {
+                if let Some(c) = candidate {
+                    preempt(&shared, &pod, c).await;
+                }
+                record_failure(&shared, &pod, "Unschedulable", &message).await
+            });
         }
+    }
+}
+
+/// The node and victims that would make room for `pod`: Ok(None) when no
+/// node has any, Err(reason) when the pod may not preempt.
+async fn preempt_candidate(shared: &Shared, pod: &PodInfo) -> Result<Option<Candidate>, String> {
+    let nominated_node = pod
+        .pod
+        .status
+        .as_ref()
+        .and_then(|s| s.nominated_node_name.clone())
+        .filter(|n| !n.is_empty());
+    let (has_lower, terminating_victim) = {
+        let Ok(cache) = shared.cache.lock() else {
+            return Ok(None);
+        };
+        let by_node = cache.placements_by_node();
+        let lower = |p: &&(&str, &Placement)| p.1.priority < pod.priority;
+        let has_lower = by_node.values().flatten().any(|p| lower(&p));
+        let terminating = nominated_node.as_deref().is_some_and(|n| {
+            by_node.get(n).into_iter().flatten().any(|p| {
+                lower(&p) && p.1.pod.metadata.deletion_timestamp.is_some()
+            })
+        });
+        (has_lower, terminating)
+    };
+    if let Some(why) = preemption::ineligible_reason(&pod.pod, terminating_victim) {
+        return Err(why);
+    }
+    if !has_lower {
+        return Ok(None);
+    }
+    let budgets: Vec<Budget> = match Api::<PodDisruptionBudget>::all(shared.client.clone())
+        .list(&Default::default())
+        .await
+    {
+        Ok(list) => list.items.iter().map(Budget::from_pdb).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "listing PodDisruptionBudgets for preemption");
+            Vec::new()
+        }
+    };
+    let Ok(cache) = shared.cache.lock() else {
+        return Ok(None);
+    };
+    let by_node = cache.placements_by_node();
+    let nodes: Vec<(&NodeInfo, Vec<&Placement>)> = cache
+        .nodes()
+        .map(|n| {
+            let placed = by_node
+                .get(n.name.as_str())
+                .map(|v| v.iter().map(|(_, p)| *p).collect())
+                .unwrap_or_default();
+            (n, placed)
+        })
+        .collect();
+    Ok(preemption::select(&shared.profile, pod, &nodes, &budgets))
+}
+
+/// Evicts the victims (DisruptionTarget condition, then delete, and a
+/// `Preempted` event each) and nominates `pod` to the candidate's node.
+async fn preempt(shared: &Shared, pod: &Pod, candidate: Candidate) {
+    let preemptor_uid = pod.metadata.uid.clone().unwrap_or_default();
+    for victim in &candidate.victims {
+        let api: Api<Pod> =
+            Api::namespaced(shared.client.clone(), &victim.namespace().unwrap_or_default());
+        let name = victim.name_any();
+        let condition = json!({"status": {"conditions": [{
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "PreemptionByScheduler",
+            "message": format!("{}: preempting to accommodate a higher priority pod", shared.config.scheduler_name),
+            "lastTransitionTime": k8s_openapi::jiff::Timestamp::now().to_string(),
+        }]}});
+        if let Err(e) = api
+            .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&condition))
+            .await
+        {
+            tracing::debug!(pod = %name, error = %e, "adding the DisruptionTarget condition");
+        }
+        match api.delete(&name, &Default::default()).await {
+            Ok(_) => {
+                tracing::info!(victim = %name, node = %candidate.node, preemptor = %pod.name_any(), "preempted");
+                publish(
+                    shared,
+                    victim,
+                    false,
+                    "Preempted",
+                    format!("Preempted by pod {preemptor_uid} on node {}", candidate.node),
+                )
+                .await;
+            }
+            Err(e) => tracing::warn!(pod = %name, error = %e, "deleting a preemption victim"),
+        }
+    }
+    let api: Api<Pod> = Api::namespaced(shared.client.clone(), &pod.namespace().unwrap_or_default());
+    let patch = json!({"status": {"nominatedNodeName": candidate.node}});
+    if let Err(e) = api
+        .patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        tracing::warn!(pod = %pod.name_any(), error = %e, "setting nominatedNodeName");
     }
 }
 

@@ -342,3 +342,89 @@ async fn other_schedulers_pods_are_left_alone() {
             .is_none()
     );
 }
+
+async fn priority_class(h: &Harness, name: &str, value: i32, extra: Value) {
+    let mut pc = json!({
+        "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+        "metadata": {"name": name}, "value": value,
+    });
+    merge(&mut pc, extra);
+    let api: Api<k8s_openapi::api::scheduling::v1::PriorityClass> = Api::all(h.client.clone());
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(pc).expect("priority class"),
+    )
+    .await
+    .expect("create priority class");
+}
+
+fn foo(count: &str, class: &str) -> Value {
+    json!({
+        "priorityClassName": class,
+        "containers": [{"name": "c", "image": "busybox", "resources": {
+            "requests": {"example.com/foo": count}, "limits": {"example.com/foo": count}}}],
+    })
+}
+
+#[tokio::test]
+async fn higher_priority_pods_preempt_lower_ones() {
+    let h = start().await;
+    priority_class(&h, "low", 1, json!({})).await;
+    priority_class(&h, "medium", 100, json!({})).await;
+    priority_class(&h, "high", 1000, json!({})).await;
+    priority_class(&h, "polite", 1000, json!({"preemptionPolicy": "Never"})).await;
+    let foo5 = json!({"status": {
+        "capacity": {"example.com/foo": "5"}, "allocatable": {"example.com/foo": "5"}}});
+    node(&h, "n1", "4", "110", foo5.clone()).await;
+    node(&h, "n2", "4", "110", foo5).await;
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    let mut placed = std::collections::BTreeMap::new();
+    for (name, class) in [("low-1", "low"), ("mid-1", "medium"), ("mid-2", "medium"), ("mid-3", "medium")] {
+        pod(&h, name, foo("2", class)).await;
+        placed.insert(name, bound_node(&pods, name).await);
+    }
+    let created = pods.get("low-1").await.expect("pod");
+    assert_eq!(created.spec.as_ref().and_then(|s| s.priority), Some(1));
+
+    // Never-preempting pods only wait.
+    pod(&h, "polite", foo("2", "polite")).await;
+    assert_unschedulable(
+        &h,
+        &pods,
+        "polite",
+        "0/2 nodes are available: 2 Insufficient example.com/foo. preemption: not eligible due to preemptionPolicy=Never..",
+    )
+    .await;
+    pods.delete("polite", &kube::api::DeleteParams::default().grace_period(0))
+        .await
+        .expect("delete polite");
+
+    pod(&h, "preemptor", foo("2", "high")).await;
+    let victim = wait_for("the low-priority pod to be preempted", || async {
+        let p = pods.get("low-1").await.ok()?;
+        p.metadata.deletion_timestamp.is_some().then_some(p)
+    })
+    .await;
+    let condition = victim
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "DisruptionTarget")
+        .expect("DisruptionTarget condition");
+    assert_eq!(condition.reason.as_deref(), Some("PreemptionByScheduler"));
+    let nominated = wait_for("the preemptor to be nominated", || async {
+        pods.get("preemptor").await.ok()?.status?.nominated_node_name
+    })
+    .await;
+    assert_eq!(nominated, placed["low-1"]);
+    for name in ["mid-1", "mid-2", "mid-3"] {
+        let p = pods.get(name).await.expect("pod");
+        assert!(p.metadata.deletion_timestamp.is_none(), "{name} was preempted");
+    }
+    // No kubelet here: finish the victim's graceful deletion as one would.
+    pods.delete("low-1", &kube::api::DeleteParams::default().grace_period(0))
+        .await
+        .expect("delete victim");
+    assert_eq!(bound_node(&pods, "preemptor").await, placed["low-1"]);
+}

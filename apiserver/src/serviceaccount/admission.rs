@@ -34,7 +34,7 @@ const DEFAULT_ACCOUNT_ATTEMPTS: usize = 10;
 /// Admits a new pod in `namespace` (mutating it).
 pub async fn admit_pod(state: &ApiState, namespace: &str, pod: &mut Value) -> ApiResult<()> {
     let name = meta::name(pod).to_string();
-    let forbidden = |why: String| forbidden_pod(&name, &why);
+    let forbidden = |why: String| crate::admission::forbidden("pods", &name, &why);
     if meta::meta(pod)
         .pointer(&format!("/annotations/{}", MIRROR_POD_ANNOTATION.replace('/', "~1")))
         .is_some()
@@ -83,21 +83,6 @@ pub async fn admit_pod(state: &ApiState, namespace: &str, pod: &mut Value) -> Ap
         pod["spec"]["imagePullSecrets"] = Value::Array(secrets.clone());
     }
     Ok(())
-}
-
-/// `pods "<name>" is forbidden: <why>` (upstream's admission.NewForbidden).
-fn forbidden_pod(name: &str, why: &str) -> ApiError {
-    let mut err = ApiError::forbidden(if name.is_empty() {
-        format!("pods is forbidden: {why}")
-    } else {
-        format!("pods {name:?} is forbidden: {why}")
-    });
-    err.details = Some(Box::new(crate::error::Details {
-        name: name.to_string(),
-        kind: "pods".into(),
-        ..Default::default()
-    }));
-    err
 }
 
 fn validate_mirror_pod(pod: &Value) -> Result<(), String> {
@@ -301,7 +286,8 @@ mod tests {
 
     #[test]
     fn forbidden_message() {
-        let e = forbidden_pod(
+        let e = crate::admission::forbidden(
+            "pods",
             "p",
             "error looking up service account ns/x: serviceaccount \"x\" not found",
         );

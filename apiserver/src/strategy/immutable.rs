@@ -1,5 +1,5 @@
 //! Kinds whose only update rule is that some fields never change
-//! (RuntimeClass, PriorityClass, StorageClass, IngressClass), with
+//! (RuntimeClass, StorageClass, IngressClass), with
 //! upstream's message for each field.
 
 use serde_json::Value;
@@ -49,13 +49,6 @@ pub static RUNTIME_CLASS: ImmutableFields = ImmutableFields {
     fields: &[("/handler", Refusal::Immutable)],
 };
 
-pub static PRIORITY_CLASS: ImmutableFields = ImmutableFields {
-    fields: &[(
-        "/value",
-        Refusal::Forbidden("may not be changed in an update."),
-    )],
-};
-
 pub static STORAGE_CLASS: ImmutableFields = ImmutableFields {
     fields: &[
         (
@@ -91,8 +84,6 @@ mod tests {
         let c = RUNTIME_CLASS.validate_update(&json!({"handler": "b"}), &json!({"handler": "a"}));
         assert_eq!(c[0].field, "handler");
         assert_eq!(c[0].message, "Invalid value: \"b\": field is immutable");
-        let c = PRIORITY_CLASS.validate_update(&json!({"value": 2}), &json!({"value": 1}));
-        assert_eq!(c[0].message, "Forbidden: may not be changed in an update.");
         assert!(
             STORAGE_CLASS
                 .validate_update(&json!({"provisioner": "x"}), &json!({"provisioner": "x"}))

@@ -17,6 +17,7 @@ mod networking;
 mod pod;
 mod policy;
 mod rbac;
+pub mod scheduling;
 mod secret;
 mod service;
 pub mod service_alloc;
@@ -135,7 +136,7 @@ pub fn for_kind(group: &str, kind: &str) -> &'static dyn Strategy {
         }
         ("rbac.authorization.k8s.io", _) => &NoGeneration,
         ("node.k8s.io", "RuntimeClass") => &immutable::RUNTIME_CLASS,
-        ("scheduling.k8s.io", "PriorityClass") => &immutable::PRIORITY_CLASS,
+        ("scheduling.k8s.io", "PriorityClass") => &scheduling::PriorityClassStrategy,
         ("storage.k8s.io", "StorageClass") => &immutable::STORAGE_CLASS,
         ("networking.k8s.io", "IngressClass") => &immutable::INGRESS_CLASS,
         ("networking.k8s.io", "Ingress") => &networking::IngressStrategy,

@@ -16,6 +16,7 @@ mod network;
 mod node;
 mod node_pods;
 mod preemption;
+mod preemption;
 mod replica_pods;
 mod replica_set;
 mod replication_controller;
@@ -42,6 +43,7 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(node::tests());
     tests.extend(node_pods::tests());
     tests.extend(scheduling::tests());
+    tests.extend(preemption::tests());
     tests.extend(preemption::tests());
     tests.extend(storage::tests());
     tests.extend(resource_apis::tests());
