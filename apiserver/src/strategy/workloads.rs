@@ -283,6 +283,20 @@ impl Strategy for DeploymentStrategy {
             crate::meta::meta_mut(new).insert("generation".into(), json!(generation + 1));
         }
     }
+    /// Upstream's `deploymentStatusStrategy`: labels stay as they were.
+    fn prepare_for_subresource_update(&self, subresource: &str, new: &mut Value, old: &Value) {
+        if subresource == "status" {
+            let meta = crate::meta::meta_mut(new);
+            match crate::meta::meta(old).get("labels") {
+                Some(labels) => {
+                    meta.insert("labels".into(), labels.clone());
+                }
+                None => {
+                    meta.remove("labels");
+                }
+            }
+        }
+    }
     fn validate(&self, obj: &Value) -> Vec<Cause> {
         validate_deployment(obj)
     }
@@ -785,6 +799,18 @@ mod tests {
                 }
             }
         })
+    }
+
+    #[test]
+    fn deployment_status_update_keeps_labels() {
+        let mut old = deployment();
+        old["metadata"]["labels"] = json!({"app": "web"});
+        let mut new = old.clone();
+        new["metadata"]["labels"] = json!({"app": "changed"});
+        new["status"] = json!({"readyReplicas": 0});
+        DeploymentStrategy.prepare_for_subresource_update("status", &mut new, &old);
+        assert_eq!(new["metadata"]["labels"], json!({"app": "web"}));
+        assert_eq!(new["status"]["readyReplicas"], 0);
     }
 
     #[test]
