@@ -64,6 +64,19 @@ impl NodeGaps {
     }
 }
 
+/// The nodes as the report states them: how many are usable, how many of
+/// those are simulated.
+pub fn describe(nodes: &[Node]) -> String {
+    let usable: Vec<&Node> = nodes.iter().filter(|n| usable(n)).collect();
+    let sim = usable.iter().filter(|n| simulated(n)).count();
+    match (usable.len(), sim) {
+        (0, _) => format!("no schedulable nodes ({} node objects)", nodes.len()),
+        (n, 0) => format!("{n} schedulable node(s)"),
+        (n, s) if s == n => format!("{n} schedulable simulated node(s)"),
+        (n, s) => format!("{n} schedulable node(s), {s} of them simulated"),
+    }
+}
+
 /// Ready, schedulable and free of NoSchedule/NoExecute taints (upstream's
 /// `GetReadySchedulableNodes`).
 pub fn usable(node: &Node) -> bool {
@@ -125,10 +138,15 @@ mod tests {
             gaps.reason(NodeNeed::Containers)
                 .is_some_and(|r| r.contains("only simulated"))
         );
-        let gaps = NodeGaps::of(&[
+        let both = [
             node("simulated://0.1.0", true),
             node("containerd://2.0", true),
-        ]);
+        ];
+        assert_eq!(
+            describe(&both),
+            "2 schedulable node(s), 1 of them simulated"
+        );
+        let gaps = NodeGaps::of(&both);
         assert_eq!(gaps.reason(NodeNeed::Containers), None);
     }
 

@@ -110,6 +110,8 @@ pub struct Summary {
     pub areas: Vec<AreaSummary>,
     /// `gitVersion` the server reported.
     pub server_version: String,
+    /// The nodes the run saw (`nodes::describe`), for the report.
+    pub nodes: String,
 }
 
 impl Summary {
@@ -175,6 +177,7 @@ impl Summary {
             tests,
             areas,
             server_version,
+            nodes: String::new(),
         }
     }
 
@@ -409,8 +412,15 @@ pub fn render_markdown(summary: &Summary) -> String {
          OXKUBE_CONFORMANCE_REPORT_MD=docs/conformance.md oxkube conformance \
          --kubeconfig /tmp/conf/admin.kubeconfig --known-gaps conformance/known-gaps.tsv\n\
          ```\n\n\
-         The tests that need a node run only where one is Ready and schedulable. On this machine \
-         (root, containerd from `scripts/install-deps.sh`, no registry) that is an \
+         The tests that need a node run only where one is Ready and schedulable; without one they \
+         are skipped (\"no schedulable nodes\"). Tests whose pods only need to be scheduled and \
+         become Running/Ready (ReplicaSet, ReplicationController, Deployment, namespace deletion) \
+         also run on simulated nodes, which report pods Running and Ready without running \
+         containers: next to the server above, \
+         `oxkube kubelet --kubeconfig /tmp/conf/admin.kubeconfig --runtime=simulated \
+         --simulated-nodes 2 --node-name sim --port 10650`. Tests that look into containers \
+         (logs, files, exec) are then skipped (\"only simulated nodes\"). They need a real node: \
+         on this machine (root, containerd from `scripts/install-deps.sh`, no registry) that is an \
          `oxkube server --with-node` on a private containerd (`scripts/start-containerd.sh`), \
          with `OXKUBE_CONFORMANCE_IMAGE=docker.io/library/busybox:local` so every test pod \
          uses the local image; `scripts/e2e-node.sh` runs them that way in CI.\n\n\
@@ -418,9 +428,14 @@ pub fn render_markdown(summary: &Summary) -> String {
          The upstream list is regenerated with \
          `python3 conformance/tools/gen_upstream.py conformance.yaml > conformance/src/upstream_data.rs`.\n\n",
     );
+    let nodes = if summary.nodes.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", summary.nodes)
+    };
     let _ = writeln!(
         out,
-        "## Last run\n\nServer `{}`: **{}**.\n",
+        "## Last run\n\nServer `{}`{nodes}: **{}**.\n",
         summary.server_version,
         summary.final_line()
     );

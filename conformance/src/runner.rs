@@ -107,8 +107,9 @@ pub(crate) async fn run_suite(
     let kubeconfig = std::sync::Arc::new(options.kubeconfig.clone());
     // `[Serial]` tests change cluster-wide state (node resources, priority
     // classes): as upstream, they run one at a time after the others.
-    let (serial, concurrent): (Vec<TestCase>, Vec<TestCase>) =
-        selected.into_iter().partition(|t| t.name.contains("[Serial]"));
+    let (serial, concurrent): (Vec<TestCase>, Vec<TestCase>) = selected
+        .into_iter()
+        .partition(|t| t.name.contains("[Serial]"));
     let mut results: Vec<TestReport> = Vec::new();
     for (batch, width) in [(concurrent, parallel), (serial, 1)] {
         let reports: Vec<TestReport> = futures::stream::iter(batch)
@@ -125,7 +126,9 @@ pub(crate) async fn run_suite(
         results.extend(reports);
     }
 
-    Ok(Summary::new(results, not_covered, version.git_version))
+    let mut summary = Summary::new(results, not_covered, version.git_version);
+    summary.nodes = crate::nodes::describe(&nodes.items);
+    Ok(summary)
 }
 
 async fn run_one(

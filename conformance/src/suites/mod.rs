@@ -6,6 +6,7 @@ mod apimachinery;
 mod apps;
 mod auth;
 mod cli;
+mod cli_rc;
 mod crd;
 mod deployment;
 mod disruption;
@@ -39,6 +40,7 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(disruption::tests());
     tests.extend(auth::tests());
     tests.extend(cli::tests());
+    tests.extend(cli_rc::tests());
     tests.extend(instrumentation::tests());
     tests.extend(network::tests());
     tests.extend(node::tests());
