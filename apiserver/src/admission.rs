@@ -1,9 +1,11 @@
 //! Built-in admission that every write passes: object metadata validation
 //! (upstream `ValidateObjectMeta`), namespace lifecycle (no content in
 //! missing or terminating namespaces), the mutating plugins of new objects
-//! (`mutate_new`: ServiceAccount, Priority) and ResourceQuota (`quota`).
+//! (`mutate_new`: LimitRanger, ServiceAccount, Priority) and ResourceQuota
+//! (`quota`).
 //! Webhooks and policies come later and will hang off this module.
 
+pub mod limit_ranger;
 pub mod priority;
 pub mod quota;
 
@@ -113,12 +115,25 @@ pub async fn mutate_new(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
     let name = meta::name(obj).to_string();
     match (info.group, info.kind) {
         ("", "Pod") => {
-            if ctx.state.settings.service_account_admission
-                && let Some(ns) = ctx.ns()
-            {
+            let ns = ctx.ns().unwrap_or_default();
+            limit_ranger::admit_pod(&ctx.state, ns, obj, |why| forbidden("pods", &name, why))
+                .await?;
+            if ctx.state.settings.service_account_admission {
                 crate::serviceaccount::admission::admit_pod(&ctx.state, ns, obj).await?;
             }
-            priority::admit_pod(&ctx.state, obj, |why| forbidden("pods", &name, why)).await
+            priority::admit_pod(&ctx.state, obj, |why| forbidden("pods", &name, why)).await?;
+            // The QoS class follows the resources admission settled.
+            if obj.get("status").is_some_and(Value::is_object) {
+                obj["status"]["qosClass"] = Value::from(crate::strategy::qos_class(obj));
+            }
+            Ok(())
+        }
+        ("", "PersistentVolumeClaim") => {
+            let ns = ctx.ns().unwrap_or_default();
+            limit_ranger::admit_pvc(&ctx.state, ns, obj, |why| {
+                forbidden("persistentvolumeclaims", &name, why)
+            })
+            .await
         }
         ("scheduling.k8s.io", "PriorityClass") => {
             priority::admit_priority_class(&ctx.state, obj, |why| {

@@ -31,7 +31,10 @@ fn error(e: kube::Error) -> (u16, String) {
 
 async fn class(client: &Client, body: Value) -> kube::Result<PriorityClass> {
     Api::<PriorityClass>::all(client.clone())
-        .create(&PostParams::default(), &serde_json::from_value(body).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(body).unwrap(),
+        )
         .await
 }
 
@@ -55,25 +58,39 @@ async fn classes_and_pod_priority() {
     assert_eq!(critical.value, 2_000_000_000);
 
     let (code, message) = error(
-        class(&client, json!({"metadata": {"name": "huge"}, "value": 1_000_000_001}))
-            .await
-            .unwrap_err(),
+        class(
+            &client,
+            json!({"metadata": {"name": "huge"}, "value": 1_000_000_001}),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(code, 422);
     assert!(
-        message.ends_with("value: Forbidden: maximum allowed value of a user defined priority is 1000000000"),
+        message.ends_with(
+            "value: Forbidden: maximum allowed value of a user defined priority is 1000000000"
+        ),
         "{message}"
     );
-    let high = class(&client, json!({"metadata": {"name": "high"}, "value": 1000}))
-        .await
-        .expect("class");
-    assert_eq!(high.preemption_policy.as_deref(), Some("PreemptLowerPriority"));
+    let high = class(
+        &client,
+        json!({"metadata": {"name": "high"}, "value": 1000}),
+    )
+    .await
+    .expect("class");
+    assert_eq!(
+        high.preemption_policy.as_deref(),
+        Some("PreemptLowerPriority")
+    );
 
     // No default class: priority 0.
     let plain = pod(&client, "plain", json!({})).await.expect("pod");
     let spec = plain.spec.unwrap();
     assert_eq!(spec.priority, Some(0));
-    assert_eq!(spec.preemption_policy.as_deref(), Some("PreemptLowerPriority"));
+    assert_eq!(
+        spec.preemption_policy.as_deref(),
+        Some("PreemptLowerPriority")
+    );
 
     let important = pod(&client, "important", json!({"priorityClassName": "high"}))
         .await
@@ -87,12 +104,19 @@ async fn classes_and_pod_priority() {
     );
     assert_eq!(
         (code, message.as_str()),
-        (403, "pods \"lost\" is forbidden: no PriorityClass with name nope was found")
+        (
+            403,
+            "pods \"lost\" is forbidden: no PriorityClass with name nope was found"
+        )
     );
     let (code, message) = error(
-        pod(&client, "forged", json!({"priorityClassName": "high", "priority": 5}))
-            .await
-            .unwrap_err(),
+        pod(
+            &client,
+            "forged",
+            json!({"priorityClassName": "high", "priority": 5}),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(code, 403);
     assert!(message.contains("the integer value of priority (5) must not be provided in pod spec; priority admission controller computed 1000 from the given PriorityClass name"), "{message}");
@@ -113,7 +137,9 @@ async fn classes_and_pod_priority() {
     );
     assert_eq!(code, 403);
     assert!(
-        message.ends_with("PriorityClass everyone is already marked as default. Only one default can exist"),
+        message.ends_with(
+            "PriorityClass everyone is already marked as default. Only one default can exist"
+        ),
         "{message}"
     );
     let defaulted = pod(&client, "defaulted", json!({})).await.expect("pod");

@@ -111,7 +111,9 @@ impl Cache {
     pub fn placements_by_node(&self) -> HashMap<&str, Vec<(&str, &Placement)>> {
         let mut out: HashMap<&str, Vec<(&str, &Placement)>> = HashMap::new();
         for (key, p) in &self.pods {
-            out.entry(p.node.as_str()).or_default().push((key.as_str(), p));
+            out.entry(p.node.as_str())
+                .or_default()
+                .push((key.as_str(), p));
         }
         out
     }

@@ -32,9 +32,7 @@ pub fn ineligible_reason(pod: &Pod, nominated_has_terminating_victim: bool) -> O
         return Some("not eligible due to preemptionPolicy=Never.".into());
     }
     if nominated_has_terminating_victim {
-        return Some(
-            "not eligible due to a terminating pod on the nominated node.".into(),
-        );
+        return Some("not eligible due to a terminating pod on the nominated node.".into());
     }
     None
 }

@@ -28,9 +28,9 @@ use crate::cache::{Cache, Placement, add_to};
 use crate::fit_error::{self, PostFilter};
 use crate::framework::{NodeInfo, PodInfo, Profile, Unfit};
 use crate::preemption::{self, Budget, Candidate};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use crate::queue::Queue;
 use component_base::events::Events;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 /// What the scheduler is configured with.
 #[derive(Debug, Clone)]
@@ -428,9 +428,11 @@ async fn preempt_candidate(shared: &Shared, pod: &PodInfo) -> Result<Option<Cand
         let lower = |p: &&(&str, &Placement)| p.1.priority < pod.priority;
         let has_lower = by_node.values().flatten().any(|p| lower(&p));
         let terminating = nominated_node.as_deref().is_some_and(|n| {
-            by_node.get(n).into_iter().flatten().any(|p| {
-                lower(&p) && p.1.pod.metadata.deletion_timestamp.is_some()
-            })
+            by_node
+                .get(n)
+                .into_iter()
+                .flatten()
+                .any(|p| lower(&p) && p.1.pod.metadata.deletion_timestamp.is_some())
         });
         (has_lower, terminating)
     };
@@ -472,8 +474,10 @@ async fn preempt_candidate(shared: &Shared, pod: &PodInfo) -> Result<Option<Cand
 async fn preempt(shared: &Shared, pod: &Pod, candidate: Candidate) {
     let preemptor_uid = pod.metadata.uid.clone().unwrap_or_default();
     for victim in &candidate.victims {
-        let api: Api<Pod> =
-            Api::namespaced(shared.client.clone(), &victim.namespace().unwrap_or_default());
+        let api: Api<Pod> = Api::namespaced(
+            shared.client.clone(),
+            &victim.namespace().unwrap_or_default(),
+        );
         let name = victim.name_any();
         let condition = json!({"status": {"conditions": [{
             "type": "DisruptionTarget",
@@ -483,7 +487,11 @@ async fn preempt(shared: &Shared, pod: &Pod, candidate: Candidate) {
             "lastTransitionTime": k8s_openapi::jiff::Timestamp::now().to_string(),
         }]}});
         if let Err(e) = api
-            .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&condition))
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Strategic(&condition),
+            )
             .await
         {
             tracing::debug!(pod = %name, error = %e, "adding the DisruptionTarget condition");
@@ -496,17 +504,25 @@ async fn preempt(shared: &Shared, pod: &Pod, candidate: Candidate) {
                     victim,
                     false,
                     "Preempted",
-                    format!("Preempted by pod {preemptor_uid} on node {}", candidate.node),
+                    format!(
+                        "Preempted by pod {preemptor_uid} on node {}",
+                        candidate.node
+                    ),
                 )
                 .await;
             }
             Err(e) => tracing::warn!(pod = %name, error = %e, "deleting a preemption victim"),
         }
     }
-    let api: Api<Pod> = Api::namespaced(shared.client.clone(), &pod.namespace().unwrap_or_default());
+    let api: Api<Pod> =
+        Api::namespaced(shared.client.clone(), &pod.namespace().unwrap_or_default());
     let patch = json!({"status": {"nominatedNodeName": candidate.node}});
     if let Err(e) = api
-        .patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .patch_status(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
         .await
     {
         tracing::warn!(pod = %pod.name_any(), error = %e, "setting nominatedNodeName");

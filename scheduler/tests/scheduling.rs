@@ -379,7 +379,12 @@ async fn higher_priority_pods_preempt_lower_ones() {
     node(&h, "n2", "4", "110", foo5).await;
     let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
     let mut placed = std::collections::BTreeMap::new();
-    for (name, class) in [("low-1", "low"), ("mid-1", "medium"), ("mid-2", "medium"), ("mid-3", "medium")] {
+    for (name, class) in [
+        ("low-1", "low"),
+        ("mid-1", "medium"),
+        ("mid-2", "medium"),
+        ("mid-3", "medium"),
+    ] {
         pod(&h, name, foo("2", class)).await;
         placed.insert(name, bound_node(&pods, name).await);
     }
@@ -395,9 +400,12 @@ async fn higher_priority_pods_preempt_lower_ones() {
         "0/2 nodes are available: 2 Insufficient example.com/foo. preemption: not eligible due to preemptionPolicy=Never..",
     )
     .await;
-    pods.delete("polite", &kube::api::DeleteParams::default().grace_period(0))
-        .await
-        .expect("delete polite");
+    pods.delete(
+        "polite",
+        &kube::api::DeleteParams::default().grace_period(0),
+    )
+    .await
+    .expect("delete polite");
 
     pod(&h, "preemptor", foo("2", "high")).await;
     let victim = wait_for("the low-priority pod to be preempted", || async {
@@ -414,13 +422,20 @@ async fn higher_priority_pods_preempt_lower_ones() {
         .expect("DisruptionTarget condition");
     assert_eq!(condition.reason.as_deref(), Some("PreemptionByScheduler"));
     let nominated = wait_for("the preemptor to be nominated", || async {
-        pods.get("preemptor").await.ok()?.status?.nominated_node_name
+        pods.get("preemptor")
+            .await
+            .ok()?
+            .status?
+            .nominated_node_name
     })
     .await;
     assert_eq!(nominated, placed["low-1"]);
     for name in ["mid-1", "mid-2", "mid-3"] {
         let p = pods.get(name).await.expect("pod");
-        assert!(p.metadata.deletion_timestamp.is_none(), "{name} was preempted");
+        assert!(
+            p.metadata.deletion_timestamp.is_none(),
+            "{name} was preempted"
+        );
     }
     // No kubelet here: finish the victim's graceful deletion as one would.
     pods.delete("low-1", &kube::api::DeleteParams::default().grace_period(0))

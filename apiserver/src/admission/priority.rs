@@ -38,12 +38,17 @@ impl Class {
 }
 
 async fn classes(state: &ApiState) -> ApiResult<Vec<Value>> {
-    let Some(res) = state.table().get("scheduling.k8s.io", "v1", "priorityclasses") else {
+    let Some(res) = state
+        .table()
+        .get("scheduling.k8s.io", "v1", "priorityclasses")
+    else {
         return Ok(Vec::new());
     };
-    Ok(list::list(&state.store, &res, None, &ListOptions::default())
-        .await?
-        .items)
+    Ok(
+        list::list(&state.store, &res, None, &ListOptions::default())
+            .await?
+            .items,
+    )
 }
 
 /// The global default class (the highest one if several claim it).

@@ -15,6 +15,7 @@ mod immutable;
 mod namespace;
 mod networking;
 mod pod;
+pub(crate) use pod::qos_class;
 mod policy;
 mod rbac;
 pub mod scheduling;

@@ -190,6 +190,7 @@ impl Strategy for PodStrategy {
             default_pod_spec(spec);
             // SetDefaults_Pod, not PodSpec: templates do not get it.
             default_if_missing(spec, "enableServiceLinks", json!(true));
+            default_requests_to_limits(spec);
             default_toleration_seconds(spec);
         }
         obj["status"] = json!({"phase": "Pending", "qosClass": qos_class(obj)});
@@ -260,8 +261,35 @@ impl Strategy for PodStrategy {
     }
 }
 
+/// A container's limit stands for its missing request of the same resource
+/// (upstream's SetDefaults_Pod).
+fn default_requests_to_limits(spec: &mut Value) {
+    for list in ["containers", "initContainers"] {
+        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for c in containers {
+            let Some(limits) = c
+                .pointer("/resources/limits")
+                .and_then(Value::as_object)
+                .cloned()
+            else {
+                continue;
+            };
+            if !c["resources"].get("requests").is_some_and(Value::is_object) {
+                c["resources"]["requests"] = json!({});
+            }
+            if let Some(requests) = c["resources"]["requests"].as_object_mut() {
+                for (k, v) in limits {
+                    requests.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+}
+
 /// Guaranteed, Burstable or BestEffort from the containers' resources.
-fn qos_class(pod: &Value) -> &'static str {
+pub(crate) fn qos_class(pod: &Value) -> &'static str {
     let containers: Vec<&Value> = ["containers", "initContainers"]
         .iter()
         .filter_map(|l| pod.pointer(&format!("/spec/{l}")).and_then(Value::as_array))

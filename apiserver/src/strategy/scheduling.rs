@@ -38,12 +38,12 @@ fn known_system_class(name: &str, value: i64, global_default: bool) -> Result<()
         return Err(format!("{name:?} is not a known system priority class"));
     };
     if *want != value {
-        return Err(format!(
-            "value of {name} PriorityClass must be {want}"
-        ));
+        return Err(format!("value of {name} PriorityClass must be {want}"));
     }
     if global_default {
-        return Err(format!("globalDefault of {name} PriorityClass must be false"));
+        return Err(format!(
+            "globalDefault of {name} PriorityClass must be false"
+        ));
     }
     Ok(())
 }
@@ -150,6 +150,9 @@ mod tests {
     #[test]
     fn value_is_immutable() {
         let causes = PriorityClassStrategy.validate_update(&class("a", 2), &class("a", 1));
-        assert_eq!(causes[0].message, "Forbidden: may not be changed in an update.");
+        assert_eq!(
+            causes[0].message,
+            "Forbidden: may not be changed in an update."
+        );
     }
 }

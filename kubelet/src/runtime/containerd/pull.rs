@@ -279,7 +279,7 @@ impl Puller {
             name: name.into(),
             labels: HashMap::from([("io.cri-containerd.image".to_string(), "managed".to_string())]),
             target: Some(target),
-            created_at: Some(now.clone()),
+            created_at: Some(now),
             updated_at: Some(now),
         };
         let mut images = ImagesClient::new(self.channel.clone());
