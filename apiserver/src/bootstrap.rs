@@ -32,7 +32,15 @@ pub async fn ensure_system_priority_classes(state: &ApiState) -> ApiResult<()> {
             "value": value,
             "description": description,
         });
-        create_missing(state, "scheduling.k8s.io", "v1", "priorityclasses", None, pc).await?;
+        create_missing(
+            state,
+            "scheduling.k8s.io",
+            "v1",
+            "priorityclasses",
+            None,
+            pc,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -83,7 +83,12 @@ impl Harness {
             .expect("service account")
     }
 
-    async fn token(&self, ns: &str, sa: &str, spec: TokenRequestSpec) -> kube::Result<TokenRequest> {
+    async fn token(
+        &self,
+        ns: &str,
+        sa: &str,
+        spec: TokenRequestSpec,
+    ) -> kube::Result<TokenRequest> {
         Api::<ServiceAccount>::namespaced(self.admin.clone(), ns)
             .create_token_request(
                 sa,
@@ -198,7 +203,9 @@ async fn token_request_authenticates_until_the_account_is_deleted() {
     assert_eq!(code(err).0, 401);
     let gone = review(&h.admin, &status.token, None).await;
     assert!(
-        gone["error"].as_str().is_some_and(|e| e.contains("not found")),
+        gone["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not found")),
         "{gone}"
     );
 }
@@ -239,7 +246,10 @@ async fn token_request_validation() {
     let (status, message) = code(h.token("tokens", "robot", to_configmap).await.unwrap_err());
     assert_eq!(
         (status, message.as_str()),
-        (400, "cannot bind token to object of type /v1, Kind=ConfigMap")
+        (
+            400,
+            "cannot bind token to object of type /v1, Kind=ConfigMap"
+        )
     );
 }
 
@@ -270,8 +280,12 @@ async fn pod_bound_token_and_admission() {
     assert!(pods.get_opt("early").await.unwrap().is_none());
 
     h.account("apps", "default", json!({})).await;
-    h.account("apps", "quiet", json!({"automountServiceAccountToken": false}))
-        .await;
+    h.account(
+        "apps",
+        "quiet",
+        json!({"automountServiceAccountToken": false}),
+    )
+    .await;
     let web = pods
         .create(&PostParams::default(), &pod("web", json!({})))
         .await
@@ -344,7 +358,10 @@ async fn pod_bound_token_and_admission() {
         .token;
     let as_pod = h.with_token(&bound).await;
     let me = whoami(&as_pod).await.expect("whoami");
-    assert_eq!(me["extra"]["authentication.kubernetes.io/pod-name"], json!(["web"]));
+    assert_eq!(
+        me["extra"]["authentication.kubernetes.io/pod-name"],
+        json!(["web"])
+    );
     assert_eq!(
         me["extra"]["authentication.kubernetes.io/pod-uid"],
         json!([web.metadata.uid])
@@ -359,11 +376,7 @@ async fn pod_bound_token_and_admission() {
 #[tokio::test]
 async fn oidc_discovery_publishes_the_verifying_key() {
     let h = harness().await;
-    let get = |path: &str| {
-        http::Request::get(path)
-            .body(Vec::new())
-            .expect("request")
-    };
+    let get = |path: &str| http::Request::get(path).body(Vec::new()).expect("request");
     let config: Value = serde_json::from_str(
         &h.admin
             .request_text(get("/.well-known/openid-configuration"))
@@ -371,12 +384,18 @@ async fn oidc_discovery_publishes_the_verifying_key() {
             .expect("discovery"),
     )
     .unwrap();
-    assert_eq!(config["issuer"], "https://kubernetes.default.svc.cluster.local");
+    assert_eq!(
+        config["issuer"],
+        "https://kubernetes.default.svc.cluster.local"
+    );
     assert_eq!(
         config["jwks_uri"],
         json!(format!("{}/openid/v1/jwks", h.server.url))
     );
-    assert_eq!(config["id_token_signing_alg_values_supported"], json!(["ES256"]));
+    assert_eq!(
+        config["id_token_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
     let jwks: Value = serde_json::from_str(
         &h.admin
             .request_text(get("/openid/v1/jwks"))
@@ -385,7 +404,10 @@ async fn oidc_discovery_publishes_the_verifying_key() {
     )
     .unwrap();
     let key = &jwks["keys"][0];
-    assert_eq!((key["kty"].as_str(), key["crv"].as_str()), (Some("EC"), Some("P-256")));
+    assert_eq!(
+        (key["kty"].as_str(), key["crv"].as_str()),
+        (Some("EC"), Some("P-256"))
+    );
 
     // The token's header names that key.
     h.namespace("oidc").await;

@@ -69,7 +69,9 @@ async fn start_registry(archive: &Path) -> Arc<Registry> {
     // A variant of the imported image: same layer, a config of its own, so
     // the pull must download the config and reuse the layer containerd has.
     let mut image_manifest: Value = serde_json::from_slice(&blobs[&original]).expect("manifest");
-    let config_digest = image_manifest["config"]["digest"].as_str().unwrap_or_default();
+    let config_digest = image_manifest["config"]["digest"]
+        .as_str()
+        .unwrap_or_default();
     let mut config: Value = serde_json::from_slice(&blobs[config_digest]).expect("config");
     config["config"]["Labels"] = json!({"pulled-by": "oxkube-test"});
     let config = serde_json::to_vec(&config).expect("config json");
@@ -257,7 +259,10 @@ async fn pulls_with_pull_secret_and_mounts_a_projected_token() {
         .unwrap()
     };
     let created = pods
-        .create(&PostParams::default(), &pod("pulled", json!([{"name": "regcred"}])))
+        .create(
+            &PostParams::default(),
+            &pod("pulled", json!([{"name": "regcred"}])),
+        )
         .await
         .expect("pod");
     let uid = created.metadata.uid.clone().unwrap_or_default();
@@ -277,11 +282,21 @@ async fn pulls_with_pull_secret_and_mounts_a_projected_token() {
     // The new config came from the registry; the layer was already there.
     assert_eq!(registry.blob_downloads.load(Ordering::SeqCst), 1);
     let images = std::process::Command::new("ctr")
-        .args(["-a", &node.socket.display().to_string(), "-n", "k8s.io", "images", "ls", "-q"])
+        .args([
+            "-a",
+            &node.socket.display().to_string(),
+            "-n",
+            "k8s.io",
+            "images",
+            "ls",
+            "-q",
+        ])
         .output()
         .expect("ctr images ls");
     assert!(
-        String::from_utf8_lossy(&images.stdout).lines().any(|l| l == image),
+        String::from_utf8_lossy(&images.stdout)
+            .lines()
+            .any(|l| l == image),
         "containerd lists {image}"
     );
 
@@ -319,9 +334,9 @@ async fn pulls_with_pull_secret_and_mounts_a_projected_token() {
     assert!(
         events.items.iter().any(|e| {
             e.reason.as_deref() == Some("Pulled")
-                && e.message
-                    .as_deref()
-                    .is_some_and(|m| m.starts_with(&format!("Successfully pulled image \"{image}\"")))
+                && e.message.as_deref().is_some_and(|m| {
+                    m.starts_with(&format!("Successfully pulled image \"{image}\""))
+                })
         }),
         "a Pulled event"
     );

@@ -94,14 +94,13 @@ impl ApiFlags {
         &self,
         default_signing_key: Option<&Path>,
     ) -> anyhow::Result<Option<apiserver::serviceaccount::TokenSettings>> {
-        let signing = self
-            .service_account_signing_key_file
-            .as_deref()
-            .or(if self.service_account_key_files.is_empty() {
+        let signing = self.service_account_signing_key_file.as_deref().or(
+            if self.service_account_key_files.is_empty() {
                 default_signing_key
             } else {
                 None
-            });
+            },
+        );
         if signing.is_none() && self.service_account_key_files.is_empty() {
             return Ok(None);
         }

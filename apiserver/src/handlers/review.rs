@@ -63,12 +63,16 @@ async fn token_review(ctx: &Ctx, review: &Value) -> ApiResult<Value> {
     let requested: Vec<String> = review
         .pointer("/spec/audiences")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let audiences = (!requested.is_empty()).then_some(requested.as_slice());
     Ok(
-        match crate::serviceaccount::authenticator::authenticate(&ctx.state, token, audiences)
-            .await
+        match crate::serviceaccount::authenticator::authenticate(&ctx.state, token, audiences).await
         {
             Ok(Some(a)) => json!({
                 "authenticated": true,

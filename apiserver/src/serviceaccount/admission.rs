@@ -36,7 +36,10 @@ pub async fn admit_pod(state: &ApiState, namespace: &str, pod: &mut Value) -> Ap
     let name = meta::name(pod).to_string();
     let forbidden = |why: String| crate::admission::forbidden("pods", &name, &why);
     if meta::meta(pod)
-        .pointer(&format!("/annotations/{}", MIRROR_POD_ANNOTATION.replace('/', "~1")))
+        .pointer(&format!(
+            "/annotations/{}",
+            MIRROR_POD_ANNOTATION.replace('/', "~1")
+        ))
         .is_some()
     {
         return validate_mirror_pod(pod).map_err(forbidden);
@@ -249,15 +252,27 @@ mod tests {
         let volumes = p["spec"]["volumes"].as_array().unwrap();
         assert_eq!(volumes.len(), 1);
         let name = volumes[0]["name"].as_str().unwrap();
-        assert!(name.starts_with("kube-api-access-") && name.len() == 21, "{name}");
+        assert!(
+            name.starts_with("kube-api-access-") && name.len() == 21,
+            "{name}"
+        );
         assert_eq!(
             volumes[0]["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"],
             3607
         );
-        assert_eq!(p["spec"]["initContainers"][0]["volumeMounts"][0]["name"], name);
-        assert_eq!(p["spec"]["containers"][0]["volumeMounts"][0]["readOnly"], true);
         assert_eq!(
-            p["spec"]["containers"][1]["volumeMounts"].as_array().unwrap().len(),
+            p["spec"]["initContainers"][0]["volumeMounts"][0]["name"],
+            name
+        );
+        assert_eq!(
+            p["spec"]["containers"][0]["volumeMounts"][0]["readOnly"],
+            true
+        );
+        assert_eq!(
+            p["spec"]["containers"][1]["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .len(),
             1
         );
         // Admitting again adds nothing.

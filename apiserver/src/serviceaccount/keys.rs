@@ -98,8 +98,7 @@ impl SigningKey {
                 }
             }
             PrivateDer::Pkcs1(der) => PrivateKey::Rsa(
-                RsaKeyPair::from_der(&der)
-                    .map_err(|e| unsupported(&format!("RSA key: {e}")))?,
+                RsaKeyPair::from_der(&der).map_err(|e| unsupported(&format!("RSA key: {e}")))?,
             ),
             PrivateDer::Sec1 => {
                 return Err(unsupported(
@@ -118,9 +117,8 @@ impl SigningKey {
     /// A new EC P-256 key as PKCS#8 PEM (what `oxkube server` makes).
     pub fn generate_pem() -> Result<String, KeyError> {
         let rng = SystemRandom::new();
-        let doc =
-            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .map_err(|_| KeyError::Sign)?;
+        let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| KeyError::Sign)?;
         Ok(pem_block("PRIVATE KEY", doc.as_ref()))
     }
 
@@ -405,7 +403,9 @@ mod tests {
     #[test]
     fn rsa_public_key_parts() {
         // SEQUENCE { INTEGER 0x00c5, INTEGER 65537 }
-        let pkcs1 = [0x30, 0x09, 0x02, 0x02, 0x00, 0xc5, 0x02, 0x03, 0x01, 0x00, 0x01];
+        let pkcs1 = [
+            0x30, 0x09, 0x02, 0x02, 0x00, 0xc5, 0x02, 0x03, 0x01, 0x00, 0x01,
+        ];
         let (n, e) = rsa_parts(&pkcs1).unwrap();
         assert_eq!(n, &[0xc5]);
         assert_eq!(e, &[1, 0, 1]);

@@ -29,7 +29,10 @@ pub async fn configuration(State(state): State<Arc<ApiState>>) -> Response {
         return ApiError::path_not_found().into_response();
     };
     let jwks_uri = settings.jwks_uri.clone().unwrap_or_else(|| {
-        format!("https://{}/openid/v1/jwks", state.settings.advertise_address)
+        format!(
+            "https://{}/openid/v1/jwks",
+            state.settings.advertise_address
+        )
     });
     let mut algs: Vec<&str> = settings
         .verifying_keys

@@ -158,7 +158,8 @@ async fn bound_object(ctx: &Ctx, request: &Value, namespace: &str, sa: &str) -> 
             .unwrap_or_default()
             .to_string()
     };
-    let (api_version, kind, name, uid) = (text("apiVersion"), text("kind"), text("name"), text("uid"));
+    let (api_version, kind, name, uid) =
+        (text("apiVersion"), text("kind"), text("name"), text("uid"));
     let group = api_version
         .rsplit_once('/')
         .map(|(g, _)| g)
@@ -290,11 +291,6 @@ fn issue_claims(
 }
 
 /// An object by resource plural (core group), 404 as the registry says.
-pub(super) async fn get(
-    ctx: &Ctx,
-    plural: &str,
-    namespace: &str,
-    name: &str,
-) -> ApiResult<Value> {
+pub(super) async fn get(ctx: &Ctx, plural: &str, namespace: &str, name: &str) -> ApiResult<Value> {
     super::authenticator::get_core(&ctx.state, plural, namespace, name).await
 }

@@ -124,7 +124,9 @@ impl Puller {
                 })
                 .and_then(|d| d["digest"].as_str())
                 .map(str::to_string)
-                .ok_or_else(|| PullError::Manifest(format!("no linux/{arch} manifest in {name}")))?;
+                .ok_or_else(|| {
+                    PullError::Manifest(format!("no linux/{arch} manifest in {name}"))
+                })?;
             let url = registry.image().url("manifests", &chosen);
             let (_, body) = registry.get(&url, MANIFEST_TYPES).await?;
             verify(&url, &chosen, &body)?;
@@ -150,12 +152,18 @@ impl Puller {
         let mut manifest_labels = HashMap::new();
         let mut size = 0;
         for (label, descriptor) in &blobs {
-            let digest = descriptor["digest"].as_str().unwrap_or_default().to_string();
+            let digest = descriptor["digest"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if !digest.starts_with("sha256:") {
                 return Err(PullError::Manifest(format!("{label}: digest {digest:?}")));
             }
             size += descriptor["size"].as_i64().unwrap_or(0);
-            manifest_labels.insert(format!("containerd.io/gc.ref.content.{label}"), digest.clone());
+            manifest_labels.insert(
+                format!("containerd.io/gc.ref.content.{label}"),
+                digest.clone(),
+            );
             if self.has(&digest, lease).await? {
                 continue;
             }
@@ -187,8 +195,9 @@ impl Puller {
 
     async fn create_lease(&self) -> Result<String, PullError> {
         let id = format!("oxkube-pull-{}", rand_suffix());
-        let expire = chrono::DateTime::<chrono::Utc>::from(SystemTime::now() + Duration::from_secs(3600))
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let expire =
+            chrono::DateTime::<chrono::Utc>::from(SystemTime::now() + Duration::from_secs(3600))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         LeasesClient::new(self.channel.clone())
             .create(super::request(
                 CreateLeaseRequest {

@@ -91,7 +91,10 @@ impl ImageRef {
     }
 
     fn scheme(&self) -> &'static str {
-        let host = self.domain.rsplit_once(':').map_or(self.domain.as_str(), |(h, _)| h);
+        let host = self
+            .domain
+            .rsplit_once(':')
+            .map_or(self.domain.as_str(), |(h, _)| h);
         if matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.") {
             "http"
         } else {
@@ -138,13 +141,17 @@ pub fn credentials_from_docker_config(data: &[u8]) -> BTreeMap<String, Credentia
     let mut out = BTreeMap::new();
     for (key, entry) in auths {
         let text = |f: &str| entry.get(f).and_then(Value::as_str).unwrap_or_default();
-        let (mut username, mut password) = (text("username").to_string(), text("password").to_string());
+        let (mut username, mut password) =
+            (text("username").to_string(), text("password").to_string());
         if username.is_empty()
             && let Some((u, p)) = base64::engine::general_purpose::STANDARD
                 .decode(text("auth"))
                 .ok()
                 .and_then(|d| String::from_utf8(d).ok())
-                .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())))
+                .and_then(|s| {
+                    s.split_once(':')
+                        .map(|(u, p)| (u.to_string(), p.to_string()))
+                })
         {
             username = u;
             password = p;
@@ -409,7 +416,11 @@ fn challenge_params(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut rest = text.trim();
     while let Some((key, after)) = rest.split_once('=') {
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
             match quoted.split_once('"') {
@@ -498,6 +509,9 @@ mod tests {
             resolve("https://r.io/v2/a/blobs/x", "/store/x?sig=1"),
             "https://r.io/store/x?sig=1"
         );
-        assert_eq!(resolve("https://r.io/v2", "https://cdn.io/y"), "https://cdn.io/y");
+        assert_eq!(
+            resolve("https://r.io/v2", "https://cdn.io/y"),
+            "https://cdn.io/y"
+        );
     }
 }

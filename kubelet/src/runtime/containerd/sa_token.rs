@@ -35,10 +35,7 @@ struct Projection {
 
 impl Projection {
     fn needs_refresh(&self, now: SystemTime) -> bool {
-        let ttl = self
-            .expires
-            .duration_since(self.issued)
-            .unwrap_or_default();
+        let ttl = self.expires.duration_since(self.issued).unwrap_or_default();
         let age = now.duration_since(self.issued).unwrap_or_default();
         age >= ttl.mul_f64(0.8) || age >= MAX_AGE
     }
