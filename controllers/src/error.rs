@@ -14,6 +14,16 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What the API server said, as upstream's `err.Error()` of a client-go
+/// status error (`pods "x" is forbidden: exceeded quota: ...`); other
+/// errors as they display.
+pub fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// True for a 404 from the API server.
 pub fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)

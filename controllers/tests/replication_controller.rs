@@ -5,8 +5,8 @@
 
 mod common;
 
-use k8s_openapi::api::core::v1::{Pod, ReplicationController, ResourceQuota};
-use kube::api::{Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Event, Pod, ReplicationController, ResourceQuota};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
@@ -146,9 +146,26 @@ async fn replication_controller_reports_replica_failure_over_quota() {
     assert_eq!(cond.reason.as_deref(), Some("FailedCreate"));
     let message = cond.message.unwrap_or_default();
     assert!(
-        message.contains("exceeded quota: two-pods"),
+        message.starts_with("pods \"rc2-")
+            && message.contains("is forbidden: exceeded quota: two-pods"),
         "condition message: {message}"
     );
+    // The FailedCreate event carries the API server's words too.
+    let events: Api<Event> = Api::namespaced(h.client.clone(), "default");
+    wait_for(20, "a FailedCreate event", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| {
+                e.reason.as_deref() == Some("FailedCreate")
+                    && e.involved_object.name.as_deref() == Some("rc2")
+                    && e.message.as_deref().is_some_and(|m| {
+                        m.starts_with("Error creating: pods \"rc2-") && m.contains("exceeded quota")
+                    })
+            })
+            .map(|_| ())
+    })
+    .await;
 
     // Within quota again: the condition goes away.
     rcs.patch(

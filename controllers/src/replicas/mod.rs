@@ -31,7 +31,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
-use crate::error::{Error, Result, is_conflict, is_not_found};
+use crate::error::{Error, Result, api_message, is_conflict, is_not_found};
 use crate::expectations::Expectations;
 use crate::objects::{self, controller_ref, is_active, owner_ref};
 use component_base::events::Events;
@@ -279,7 +279,11 @@ async fn manage_replicas<K: ReplicatedSet>(
                     }
                     Err(e) => {
                         ctx.events
-                            .warning(&reference, "FailedCreate", format!("Error creating: {e}"))
+                            .warning(
+                                &reference,
+                                "FailedCreate",
+                                format!("Error creating: {}", api_message(&e)),
+                            )
                             .await;
                         failure = Some(e);
                     }
@@ -312,7 +316,11 @@ async fn manage_replicas<K: ReplicatedSet>(
                 Err(e) => {
                     ctx.expectations.forget(key);
                     ctx.events
-                        .warning(&reference, "FailedDelete", format!("Error deleting: {e}"))
+                        .warning(
+                            &reference,
+                            "FailedDelete",
+                            format!("Error deleting: {}", api_message(&e)),
+                        )
                         .await;
                     return Err(e.into());
                 }

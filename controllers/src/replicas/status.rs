@@ -9,7 +9,7 @@ use k8s_openapi::jiff;
 use kube::ResourceExt;
 
 use super::ReplicatedSet;
-use crate::error::Error;
+use crate::error::{Error, api_message};
 use crate::objects::{self, is_available, is_ready};
 
 pub fn compute<K: ReplicatedSet>(
@@ -84,7 +84,7 @@ pub fn compute<K: ReplicatedSet>(
 /// `pods "x" is forbidden: exceeded quota: ...`).
 fn failure_message(e: &Error) -> String {
     match e {
-        Error::Kube(kube::Error::Api(s)) => s.message.clone(),
+        Error::Kube(k) => api_message(k),
         other => other.to_string(),
     }
 }
