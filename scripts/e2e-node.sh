@@ -69,11 +69,11 @@ expect "kubectl exec -i streams stdin" '^hello$' sh -c "echo hello | $kubectl ex
 echo "== streaming: port-forward, attach, exec over SPDY"
 sdk=/usr/lib/google-cloud-sdk/bin
 # pf KUBECTL: the page /hostname through `KUBECTL port-forward` to the
-# Deployment on a free loopback port (kubectl's -v=4 log in $work/pf.log).
+# Deployment on a free loopback port (kubectl's -v=6 log in $work/pf.log).
 pf() {
   local kc=$1 lport out="" pid
   lport=$(free_port)
-  "$kc" port-forward deployment/web "$lport:8080" -v=4 >"$work/pf.log" 2>&1 &
+  "$kc" port-forward deployment/web "$lport:8080" -v=6 >"$work/pf.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 50); do
     out=$(curl -sf --max-time 5 "http://127.0.0.1:$lport/hostname") && break
@@ -84,15 +84,33 @@ pf() {
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
   echo "$out"
 }
+# pf_big KUBECTL: the size of a 20 MiB file fetched through port-forward
+# (flow control and back-pressure over many frames).
+pf_big() {
+  local kc=$1 lport pid size=0
+  lport=$(free_port)
+  "$kc" port-forward "pod/$name2" "$lport:8080" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 1 50); do
+    size=$(curl -sf --max-time 60 "http://127.0.0.1:$lport/big" | wc -c) && [ "$size" -gt 0 ] && break
+    sleep 0.2
+  done
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  echo "$size"
+}
+k exec "$name2" -- sh -c 'head -c 20971520 /dev/zero > /etc/big'
+expect "kubectl port-forward carries 20 MiB" '^20971520$' pf_big "$kubectl"
 for v in 1.32 1.33; do
   if [ ! -x "$sdk/kubectl.$v" ]; then echo "skip  kubectl $v is not installed"; continue; fi
   expect "kubectl $v port-forward (SPDY in a WebSocket) serves the page twice" '^web-[^ ]+ web-' pf "$sdk/kubectl.$v"
+  expect "kubectl $v port-forward negotiated the WebSocket tunnel" 'tunneling_dialer.*negotiated protocol: portforward.k8s.io' cat "$work/pf.log"
   expect_no "kubectl $v port-forward did not fall back to a direct SPDY upgrade" 'fallback|falling back' cat "$work/pf.log"
 done
 k127=$sdk/kubectl.1.27
 if [ -x "$k127" ]; then
   expect "kubectl 1.27 port-forward (direct SPDY) serves the page twice" '^web-[^ ]+ web-' pf "$k127"
-  expect "kubectl 1.27 exec (SPDY) streams stdin" '^hello$' sh -c "echo hello | $k127 exec -i $name2 -- cat"
+  expect "kubectl 1.27 port-forward (direct SPDY) carries 20 MiB" '^20971520$' pf_big "$k127"
+  expect "kubectl 1.27 exec (SPDY) streams stdin" '^hello$' sh -c "echo hello | timeout 60 $k127 exec -i $name2 -- cat"
   expect_fail "kubectl 1.27 exec (SPDY) passes the exit code" 'exit code 3' "$k127" exec "$name2" -- sh -c 'exit 3'
   expect "kubectl 1.27 exec (SPDY) separates stderr" '^out$' sh -c "$k127 exec $name2 -- sh -c 'echo out; echo err >&2' 2>/dev/null"
 else
@@ -126,9 +144,15 @@ eventually "ticker and reader Running" '^Running Running$' 60 k get pod ticker r
 attach_for() { timeout 3 "$@"; true; }
 expect "kubectl attach streams live output" 'tick [0-9]+' attach_for "$kubectl" attach ticker
 [ -x "$k127" ] && expect "kubectl 1.27 attach (SPDY) streams live output" 'tick [0-9]+' attach_for "$k127" attach ticker
-expect "kubectl attach -i delivers stdin" 'got hello' sh -c "echo hello | $kubectl attach -i reader"
-expect "kubectl run -i --rm attaches and cleans up" 'got world' sh -c "echo world | $kubectl run talk -i --rm --restart=Never --image=busybox:local -- sh -c 'read x; echo got \$x'"
-[ -x "$k127" ] && expect "kubectl 1.27 run -i --rm (SPDY attach)" 'got spdy' sh -c "echo spdy | $k127 run talk127 -i --rm --restart=Never --image=busybox:local -- sh -c 'read x; echo got \$x'"
+expect "kubectl attach -i delivers stdin" 'got hello' sh -c "echo hello | timeout 60 $kubectl attach -i reader"
+# run_i KUBECTL NAME WORD: `kubectl run NAME -i --rm` fed "WORD\nmore\n",
+# with a container that reads a line, then the rest of its input (with
+# stdinOnce, the end of kubectl's input ends it); the output on one line.
+run_i() { printf '%s\nmore\n' "$3" | timeout 60 "$1" run "$2" -i --rm --restart=Never --image=busybox:local -- sh -c 'read x; echo got $x; cat; echo end' | tr '\n' ' '; }
+expect "kubectl run -i --rm attaches, ends stdin, cleans up" 'got world more end pod "talk" deleted' run_i "$kubectl" talk world
+[ -x "$k127" ] && for i in 1 2 3; do
+  expect "kubectl 1.27 run -i --rm (SPDY attach) #$i" "got spdy$i more end pod \"talk127-$i\" deleted" run_i "$k127" "talk127-$i" "spdy$i"
+done
 k delete pod ticker reader --wait=false >/dev/null 2>&1
 expect "kubectl logs --tail --timestamps" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T.*Z ' k logs fetch --tail=1 --timestamps
 expect_follow() { timeout 3 "$kubectl" logs -f "$name1"; true; }

@@ -4,7 +4,8 @@
 //! tests) does port-forward over a direct `Upgrade: SPDY/3.1` and over the
 //! WebSocket tunnel of kubectl 1.31+ (`SPDY/3.1+portforward.k8s.io`), an
 //! exec with stdin, stdout, stderr and the v4 exit status, and an attach to
-//! a container with `stdin: true` that reads a line and exits. Skipped with
+//! a `stdin`/`stdinOnce` container that reads a line, then its input until
+//! the client ends it (stdinOnce closes it), and exits. Skipped with
 //! a message when not root or containerd is missing.
 
 mod common;
@@ -334,9 +335,13 @@ async fn spdy_port_forward_exec_and_attach() {
             "mkdir -p /www && echo page-from-web > /www/index.html && httpd -p 127.0.0.1:8081 -h /www && exec httpd -f -p 8080 -h /www"]}]}})).await;
     create(&pods, json!({"metadata": {"name": "talk"}, "spec": {"nodeName": "stream-a", "terminationGracePeriodSeconds": 1, "restartPolicy": "Never",
         "containers": [{"name": "main", "image": "busybox:local", "stdin": true, "stdinOnce": true,
-            "command": ["sh", "-c", "read x; echo got $x; echo to-stderr >&2; exit 3"]}]}})).await;
+            "command": ["sh", "-c", "read x; echo got $x; cat; echo to-stderr >&2; exit 3"]}]}})).await;
+    create(&pods, json!({"metadata": {"name": "term"}, "spec": {"nodeName": "stream-a", "terminationGracePeriodSeconds": 1, "restartPolicy": "Never",
+        "containers": [{"name": "main", "image": "busybox:local", "stdin": true, "tty": true,
+            "command": ["sh", "-c", "read x; echo got $x; exit 0"]}]}})).await;
     wait_running(&pods, "web").await;
     wait_running(&pods, "talk").await;
+    wait_running(&pods, "term").await;
 
     // Port-forward over a direct SPDY upgrade.
     let mut io = tls().await;
@@ -441,6 +446,28 @@ async fn spdy_port_forward_exec_and_attach() {
     assert_eq!(status["reason"], "NonZeroExitCode", "{status}");
     assert_eq!(status["details"]["causes"][0]["message"], "7", "{status}");
 
+    // exec with a TTY: one output, and the size from the resize stream.
+    let mut io = tls().await;
+    let (status, _) = upgrade(
+        &mut io,
+        "/exec/default/web/web?command=sh&command=-c&command=sleep+1%3B+stty+size&stdout=1&tty=1",
+        &[("X-Stream-Protocol-Version", "v4.channel.k8s.io")],
+    )
+    .await;
+    assert_eq!(status, 101);
+    let mut client = Client::new(Box::new(io));
+    let error = client.open(&[("streamType", "error")]).await;
+    let stdout = client.open(&[("streamType", "stdout")]).await;
+    let resize = client.open(&[("streamType", "resize")]).await;
+    client
+        .data(resize, br#"{"Width":100,"Height":30}"#, false)
+        .await;
+    let mut rx = Received::default();
+    client
+        .collect(&mut rx, &[error, stdout], Duration::from_secs(20))
+        .await;
+    assert_eq!(rx.text(stdout).trim(), "30 100", "{rx:?}");
+
     // An unknown protocol is refused with the accepted ones.
     let mut io = tls().await;
     let (status, headers) = upgrade(
@@ -470,12 +497,15 @@ async fn spdy_port_forward_exec_and_attach() {
     let stdin = client.open(&[("streamType", "stdin")]).await;
     let stdout = client.open(&[("streamType", "stdout")]).await;
     let stderr = client.open(&[("streamType", "stderr")]).await;
+    // The end of input closes the container's stdin (stdinOnce): `cat`
+    // ends.
     client.data(stdin, b"world\n", false).await;
+    client.data(stdin, b"more\n", true).await;
     let mut rx = Received::default();
     client
         .collect(&mut rx, &[error, stdout, stderr], Duration::from_secs(20))
         .await;
-    assert_eq!(rx.text(stdout), "got world\n");
+    assert_eq!(rx.text(stdout), "got world\nmore\n");
     assert_eq!(rx.text(stderr), "to-stderr\n");
     let status: Value = serde_json::from_str(&rx.text(error))
         .unwrap_or_else(|e| panic!("status JSON: {e}: {rx:?}"));
@@ -491,4 +521,32 @@ async fn spdy_port_forward_exec_and_attach() {
     })
     .await;
     assert_eq!(exit, 3);
+
+    // attach with a TTY: the terminal echoes the input, then the output.
+    let mut io = tls().await;
+    let (status, _) = upgrade(
+        &mut io,
+        "/attach/default/term/main?stdin=1&stdout=1&tty=1",
+        &[("X-Stream-Protocol-Version", "v4.channel.k8s.io")],
+    )
+    .await;
+    assert_eq!(status, 101);
+    let mut client = Client::new(Box::new(io));
+    let error = client.open(&[("streamType", "error")]).await;
+    let stdin = client.open(&[("streamType", "stdin")]).await;
+    let stdout = client.open(&[("streamType", "stdout")]).await;
+    let resize = client.open(&[("streamType", "resize")]).await;
+    client
+        .data(resize, br#"{"Width":80,"Height":24}"#, false)
+        .await;
+    client.data(stdin, b"tty-line\n", false).await;
+    let mut rx = Received::default();
+    client
+        .collect(&mut rx, &[error, stdout], Duration::from_secs(20))
+        .await;
+    let out = rx.text(stdout);
+    assert!(
+        out.contains("tty-line\r\n") && out.contains("got tty-line\r\n"),
+        "{out:?}"
+    );
 }

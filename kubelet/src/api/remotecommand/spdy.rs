@@ -20,6 +20,8 @@ use crate::api::streaming::ProcessStreams;
 /// How long the client has to open its streams (upstream's
 /// streamCreationTimeout).
 pub const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Unparsed resize bytes tolerated (a size message is ~30 bytes).
+const MAX_RESIZE_BACKLOG: usize = 4096;
 /// How long to wait for the client to hang up after GOAWAY.
 const LINGER: Duration = Duration::from_secs(5);
 
@@ -30,6 +32,10 @@ struct Streams {
     stdout: Option<SendStream>,
     stderr: Option<SendStream>,
     resize: Option<RecvStream>,
+    /// Our halves of the client's input streams (stdin, resize): closed
+    /// only at the end. client-go closes its stdin stream as soon as ours
+    /// ends, so an early FIN would race with its sending of stdin.
+    inputs: Vec<SendStream>,
 }
 
 impl Streams {
@@ -62,10 +68,16 @@ async fn collect(session: &mut Session, opts: &Options, protocol: &str) -> Optio
         };
         match kind.as_str() {
             "error" => streams.error = Some(send),
-            "stdin" => streams.stdin = Some(recv),
+            "stdin" => {
+                streams.stdin = Some(recv);
+                streams.inputs.push(send);
+            }
             "stdout" => streams.stdout = Some(send),
             "stderr" => streams.stderr = Some(send),
-            "resize" => streams.resize = Some(recv),
+            "resize" => {
+                streams.resize = Some(recv);
+                streams.inputs.push(send);
+            }
             other => tracing::warn!(stream_type = other, "unexpected stream type"),
         }
     }
@@ -136,6 +148,10 @@ pub async fn serve(
                         for size in take_sizes(&mut buf) {
                             let _ = to.send(size).await;
                         }
+                        if buf.len() > MAX_RESIZE_BACKLOG {
+                            tracing::warn!("dropping a resize stream that is not JSON");
+                            break;
+                        }
                     }
                 });
             }
@@ -175,6 +191,9 @@ pub async fn serve(
             let _ = error.write(m.as_bytes()).await;
         }
         let _ = error.finish().await;
+    }
+    for mut s in streams.inputs {
+        let _ = s.finish().await;
     }
     session.close(LINGER).await;
 }

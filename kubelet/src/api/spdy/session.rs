@@ -374,7 +374,11 @@ impl Session {
         tokio::spawn(async move {
             let result = read_loop(read, &reader_inner, incoming_tx, stopped).await;
             if let Err(e) = &result {
-                tracing::warn!(error = %e, "SPDY session ended");
+                match e {
+                    // The peer went away without closing cleanly: common.
+                    SpdyError::Io(_) => tracing::debug!(error = %e, "SPDY session ended"),
+                    _ => tracing::warn!(error = %e, "SPDY session ended"),
+                }
                 let status = match e {
                     SpdyError::Io(_) | SpdyError::Closed => None,
                     _ => Some(frame::goaway::PROTOCOL_ERROR),

@@ -466,7 +466,7 @@ impl StreamingRuntime for ContainerdRuntime {
         let has_stdin = io.stdin.lock().await.is_some();
         let stdin_tx = (opts.stdin && has_stdin).then(|| {
             let (tx, mut rx) = mpsc::channel::<Bytes>(16);
-            let io = io.clone();
+            let (io, channel, id) = (io.clone(), self.channel.clone(), id.clone());
             tokio::spawn(async move {
                 while let Some(chunk) = rx.recv().await {
                     let mut stdin = io.stdin.lock().await;
@@ -475,9 +475,20 @@ impl StreamingRuntime for ContainerdRuntime {
                         break;
                     }
                 }
-                if io.stdin_once {
-                    // The first attach ended: the process sees EOF.
-                    io.stdin.lock().await.take();
+                if io.stdin_once && io.stdin.lock().await.take().is_some() {
+                    // The first attach ended: the process sees EOF once
+                    // the shim copied what is in the FIFO and closes the
+                    // process's stdin.
+                    let _ = TasksClient::new(channel)
+                        .close_io(request(
+                            CloseIoRequest {
+                                container_id: id,
+                                exec_id: String::new(),
+                                stdin: true,
+                            },
+                            NAMESPACE,
+                        ))
+                        .await;
                 }
             });
             tx
