@@ -502,3 +502,49 @@ async fn read_head(
         .collect();
     Ok((status, headers, rest))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> axum::extract::Request {
+        let mut b = http::Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn websocket_and_spdy_upgrades_are_streamed() {
+        let exec = "/api/v1/namespaces/default/pods/web/exec";
+        let pf = "/api/v1/namespaces/default/pods/web/portforward";
+        assert!(is_streaming(&request(
+            "GET",
+            exec,
+            &[("Upgrade", "websocket")]
+        )));
+        // kubectl up to 1.30 (and the fallback of later ones).
+        assert!(is_streaming(&request(
+            "POST",
+            pf,
+            &[("Upgrade", "SPDY/3.1")]
+        )));
+        assert!(is_streaming(&request(
+            "POST",
+            "/api/v1/namespaces/default/pods/web/attach",
+            &[("Upgrade", "spdy/3.1")]
+        )));
+        assert!(!is_streaming(&request("POST", pf, &[("Upgrade", "h2c")])));
+        assert!(!is_streaming(&request("POST", exec, &[])));
+        assert!(!is_streaming(&request(
+            "GET",
+            "/api/v1/namespaces/default/pods/web/log",
+            &[("Upgrade", "websocket")]
+        )));
+        assert_eq!(
+            upgrade_protocol(request("POST", pf, &[("Upgrade", "SPDY/3.1")]).headers()),
+            Some("SPDY/3.1")
+        );
+    }
+}
