@@ -124,6 +124,9 @@ struct PodState {
     waiting: HashMap<String, (String, String)>,
     /// Restart counts of containers whose record was dropped.
     restarts: HashMap<String, i32>,
+    /// The last termination of containers whose record was dropped for a
+    /// restart (reported as `lastState` until the new run has a record).
+    last_terminations: HashMap<String, ContainerState>,
     killed: bool,
     /// (namespace, name) of the pod, for the kubelet API.
     pod_name: (String, String),
@@ -888,6 +891,9 @@ impl ContainerdRuntime {
         state
             .restarts
             .insert(container.name.clone(), old.attempt + 1);
+        state
+            .last_terminations
+            .insert(container.name.clone(), last.clone());
         self.start_container(pod, state, container, old.attempt + 1, Some(last))
             .await;
         None
@@ -927,7 +933,9 @@ impl ContainerdRuntime {
                 .map(|(code, at)| terminated_state(r, code, at))
                 .or_else(|| r.last_state.clone()),
             (_, Some(r)) => r.last_state.clone(),
-            _ => None,
+            // Restarting, and the new run has no record yet (e.g. its
+            // creation failed): the previous run is still the last state.
+            _ => state.last_terminations.get(&container.name).cloned(),
         };
         Some(ContainerRuntimeStatus {
             name: container.name.clone(),
