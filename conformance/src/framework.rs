@@ -417,6 +417,35 @@ pub fn expect_status<T: std::fmt::Debug>(
     }
 }
 
+/// Upstream's `retry.RetryOnConflict` around GET, `change`, PUT of the
+/// object `name` (through `/status` when `status`): a 409 from a writer
+/// in between (usually a controller) starts over, at most 20 times.
+pub async fn update_with_retries<K>(
+    api: &Api<K>,
+    name: &str,
+    status: bool,
+    change: impl Fn(&mut K) -> TestResult,
+) -> TestResult<K>
+where
+    K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let mut conflicts = 0;
+    loop {
+        let mut obj = api.get(name).await.step(format!("reading {name}"))?;
+        change(&mut obj)?;
+        let params = kube::api::PostParams::default();
+        let result = if status {
+            api.replace_status(name, &params, &obj).await
+        } else {
+            api.replace(name, &params, &obj).await
+        };
+        match result {
+            Err(e) if is_status(&e, 409) && conflicts < 20 => conflicts += 1,
+            other => return other.step(format!("updating {name}")),
+        }
+    }
+}
+
 /// Builds a typed object from JSON.
 pub fn from_json<K: DeserializeOwned>(value: serde_json::Value) -> TestResult<K> {
     serde_json::from_value(value).step("building an object from JSON")

@@ -10,18 +10,19 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, ReplicaSet};
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{
-    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+    DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use super::replica_pods::pods_of;
+use super::watching::{object, watch_from_now, watch_until};
 use crate::framework::{
-    Ctx, Step, TestCase, TestError, TestResult, from_json, is_status, labels, next_event, wait_for,
+    Ctx, Step, TestCase, TestError, TestResult, from_json, labels, update_with_retries, wait_for,
 };
 use crate::{ensure, ensure_eq};
 
@@ -251,80 +252,6 @@ async fn create(ctx: &Ctx, d: &Deployment) -> TestResult<Deployment> {
         .step("creating the deployment")
 }
 
-/// Upstream's `UpdateDeploymentWithRetries`.
-async fn update_with_retries(
-    api: &Api<Deployment>,
-    name: &str,
-    change: impl Fn(&mut Deployment),
-) -> TestResult<Deployment> {
-    loop {
-        let mut d = api.get(name).await.step("reading the deployment")?;
-        change(&mut d);
-        match api.replace(name, &PostParams::default(), &d).await {
-            Err(e) if is_status(&e, 409) => continue,
-            other => return other.step("updating the deployment"),
-        }
-    }
-}
-
-/// A watch on the test namespace's `K` objects matching `params`, from the
-/// resourceVersion of a list (as upstream's `watchtools.Until`).
-async fn watch_from_now<K>(
-    api: &Api<K>,
-    params: &WatchParams,
-) -> TestResult<impl futures::Stream<Item = Result<WatchEvent<K>, kube::Error>> + Unpin + use<K>>
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
-{
-    let mut list_params = ListParams::default();
-    if let Some(l) = &params.label_selector {
-        list_params = list_params.labels(l);
-    }
-    if let Some(f) = &params.field_selector {
-        list_params = list_params.fields(f);
-    }
-    let start = api
-        .list(&list_params)
-        .await
-        .step("listing")?
-        .metadata
-        .resource_version
-        .unwrap_or_default();
-    Ok(api.watch(params, &start).await.step("watching")?.boxed())
-}
-
-/// Reads the watch until an event satisfies `check` (an Err from `check`
-/// fails the test at once).
-async fn watch_until<K, S>(
-    stream: &mut S,
-    what: &str,
-    check: impl Fn(&WatchEvent<K>) -> Result<bool, String>,
-) -> TestResult
-where
-    S: futures::Stream<Item = Result<WatchEvent<K>, kube::Error>> + Unpin,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return Err(TestError::Assertion(format!("no watch event with {what}")));
-        }
-        let event = next_event(stream, left, what).await?;
-        match check(&event) {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(why) => return Err(TestError::Assertion(why)),
-        }
-    }
-}
-
-fn object<K>(e: &WatchEvent<K>) -> Option<&K> {
-    match e {
-        WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => Some(o),
-        _ => None,
-    }
-}
-
 async fn scale_subresource(ctx: Ctx) -> TestResult {
     let name = "test-new-deployment";
     let container = webserver("httpd");
@@ -409,21 +336,19 @@ async fn status_endpoints(ctx: Ctx) -> TestResult {
     wait_complete(&ctx, &name).await?;
     let read = api.get_status(&name).await.step("reading /status")?;
     ensure_eq!(read.name_any(), name, "the object read through /status");
-    let updated = loop {
-        let mut d = api.get(&name).await.step("reading the deployment")?;
+    let condition: DeploymentCondition = from_json(json!({
+        "type": "StatusUpdate", "status": "True",
+        "reason": "E2E", "message": "Set from e2e test"
+    }))?;
+    let updated = update_with_retries(&api, &name, true, |d: &mut Deployment| {
         d.status
             .get_or_insert_with(Default::default)
             .conditions
             .get_or_insert_with(Vec::new)
-            .push(from_json(json!({
-                "type": "StatusUpdate", "status": "True",
-                "reason": "E2E", "message": "Set from e2e test"
-            }))?);
-        match api.replace_status(&name, &PostParams::default(), &d).await {
-            Err(e) if is_status(&e, 409) => continue,
-            other => break other.step("updating /status")?,
-        }
-    };
+            .push(condition.clone());
+        Ok(())
+    })
+    .await?;
     ensure!(
         has_condition(&updated, "StatusUpdate", Some("E2E")),
         "the status update's answer lacks the new condition"
@@ -514,7 +439,7 @@ async fn recreate(ctx: Ctx) -> TestResult {
     )
     .await?;
     let next = webserver("httpd");
-    update_with_retries(&api, name, |d| {
+    update_with_retries(&api, name, false, |d: &mut Deployment| {
         if let Some(c) = d
             .spec
             .as_mut()
@@ -526,6 +451,7 @@ async fn recreate(ctx: Ctx) -> TestResult {
             c.image = next["image"].as_str().map(str::to_string);
             c.command = Some(vec!["sleep".into(), "3600".into()]);
         }
+        Ok(())
     })
     .await?;
     // Upstream's watchRecreateDeployment: never new pods beside old ones.

@@ -25,6 +25,7 @@ mod resource_apis;
 mod resource_quota;
 mod scheduling;
 mod storage;
+mod watching;
 
 /// Every test, in a stable order.
 pub fn all() -> Vec<TestCase> {

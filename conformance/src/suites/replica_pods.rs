@@ -100,20 +100,11 @@ pub async fn wait_adopted(pods: &Api<Pod>, name: &str, uid: &str) -> TestResult 
 /// Relabels the pod `name` to `name=not-matching-name` (retrying on
 /// conflicts) and waits until `uid` no longer controls it.
 pub async fn relabel_and_wait_released(pods: &Api<Pod>, name: &str, uid: &str) -> TestResult {
-    loop {
-        let mut pod = pods.get(name).await.step("reading the pod")?;
+    crate::framework::update_with_retries(pods, name, false, |pod: &mut Pod| {
         pod.metadata.labels = Some(crate::framework::labels(&[("name", "not-matching-name")]));
-        match pods
-            .replace(name, &kube::api::PostParams::default(), &pod)
-            .await
-        {
-            Err(e) if crate::framework::is_status(&e, 409) => continue,
-            other => {
-                other.step("relabelling the pod")?;
-                break;
-            }
-        }
-    }
+        Ok(())
+    })
+    .await?;
     wait_for("the pod to be released", WAIT, || {
         let pods = pods.clone();
         let name = name.to_string();

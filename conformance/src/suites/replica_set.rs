@@ -4,26 +4,17 @@
 //! for Running pods first (upstream's `VerifyPodsRunning`), so they need
 //! schedulable nodes (simulated nodes do).
 
-use std::time::Duration;
-
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition};
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{
-    DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
-};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::replica_pods::{pods_of, relabel_and_wait_released, wait_adopted, wait_running};
-use crate::framework::{
-    Ctx, Step, TestCase, TestError, TestResult, from_json, is_status, labels, next_event,
-};
+use super::watching::{object, watch_from_now, watch_until};
+use crate::framework::{Ctx, Step, TestCase, TestResult, from_json, labels, update_with_retries};
 use crate::{ensure, ensure_eq};
-
-/// Upstream's `rsRetryTimeout` / `PodStart` for watches.
-const WATCH_WAIT: Duration = Duration::from_secs(120);
 
 /// The pod labels of upstream's tests (`WebserverImageName` is "httpd").
 const SAMPLE: [(&str, &str); 2] = [("name", "sample-pod"), ("pod", "httpd")];
@@ -151,72 +142,20 @@ async fn scale_subresource(ctx: Ctx) -> TestResult {
     Ok(())
 }
 
-/// Next event of `stream` whose replica set satisfies `check`, within
-/// upstream's watch timeout.
-async fn watch_until<S>(
-    stream: &mut S,
-    what: &str,
-    check: impl Fn(&ReplicaSet) -> bool,
-) -> TestResult
-where
-    S: futures::Stream<Item = Result<WatchEvent<ReplicaSet>, kube::Error>> + Unpin,
-{
-    let deadline = tokio::time::Instant::now() + WATCH_WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return Err(TestError::Assertion(format!("no watch event with {what}")));
-        }
-        match next_event(stream, left, what).await? {
-            WatchEvent::Added(rs) | WatchEvent::Modified(rs) if check(&rs) => return Ok(()),
-            _ => {}
-        }
-    }
-}
-
-/// A watch on replica sets labelled `selector` in the test namespace,
-/// from the resourceVersion of a list across all namespaces (as upstream).
-async fn watch_from_now(
-    ctx: &Ctx,
-    selector: &str,
-) -> TestResult<
-    impl futures::Stream<Item = Result<WatchEvent<ReplicaSet>, kube::Error>> + Unpin + use<>,
-> {
-    let start = ctx
-        .all_api::<ReplicaSet>()
-        .list(&ListParams::default().labels(selector))
-        .await
-        .step("listing replica sets")?
-        .metadata
-        .resource_version
-        .unwrap_or_default();
-    Ok(ctx
-        .api::<ReplicaSet>()
-        .watch(&WatchParams::default().labels(selector), &start)
-        .await
-        .step("watching replica sets")?
-        .boxed())
-}
-
 async fn replace_and_patch(ctx: Ctx) -> TestResult {
     let api = ctx.api::<ReplicaSet>();
-    let mut events = watch_from_now(&ctx, "test-rs=patched").await?;
+    let mut events =
+        watch_from_now(&api, &WatchParams::default().labels("test-rs=patched")).await?;
     create(&ctx, &new_rs("test-rs", 1, &SAMPLE)?).await?;
     pods_of(&ctx, "sample-pod", 1, true).await?;
     // Upstream's UpdateReplicaSetWithRetries.
-    loop {
-        let mut rs = api.get("test-rs").await.step("reading the replica set")?;
+    update_with_retries(&api, "test-rs", false, |rs: &mut ReplicaSet| {
         if let Some(spec) = rs.spec.as_mut() {
             spec.replicas = Some(2);
         }
-        match api.replace("test-rs", &PostParams::default(), &rs).await {
-            Err(e) if is_status(&e, 409) => continue,
-            other => {
-                other.step("scaling the replica set to 2")?;
-                break;
-            }
-        }
-    }
+        Ok(())
+    })
+    .await?;
     // Upstream patches the webserver template to the pause image.
     let image = crate::images::sleeper("test-rs")["image"].clone();
     api.patch(
@@ -236,26 +175,27 @@ async fn replace_and_patch(ctx: Ctx) -> TestResult {
     .await
     .step("patching the replica set")?;
     let image = image.as_str().unwrap_or_default().to_string();
+    let patched = |rs: &ReplicaSet| {
+        let status = rs.status.as_ref();
+        let template = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.as_ref())
+            .and_then(|t| t.spec.as_ref());
+        rs.name_any() == "test-rs"
+            && rs.labels().get("test-rs").map(String::as_str) == Some("patched")
+            && status.and_then(|s| s.ready_replicas) == Some(3)
+            && status.and_then(|s| s.available_replicas) == Some(3)
+            && template
+                .and_then(|t| t.containers.first())
+                .map(|c| c.image.as_deref())
+                == Some(Some(image.as_str()))
+            && template.and_then(|t| t.termination_grace_period_seconds) == Some(0)
+    };
     watch_until(
         &mut events,
         "3 ready, 3 available and the patched template",
-        |rs| {
-            let status = rs.status.as_ref();
-            let template = rs
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.as_ref())
-                .and_then(|t| t.spec.as_ref());
-            rs.name_any() == "test-rs"
-                && rs.labels().get("test-rs").map(String::as_str) == Some("patched")
-                && status.and_then(|s| s.ready_replicas) == Some(3)
-                && status.and_then(|s| s.available_replicas) == Some(3)
-                && template
-                    .and_then(|t| t.containers.first())
-                    .map(|c| c.image.as_deref())
-                    == Some(Some(image.as_str()))
-                && template.and_then(|t| t.termination_grace_period_seconds) == Some(0)
-        },
+        |e| Ok(object(e).is_some_and(patched)),
     )
     .await
 }
@@ -307,7 +247,7 @@ fn has_condition(rs: &ReplicaSet, type_: &str, reason: Option<&str>) -> bool {
 async fn status_endpoints(ctx: Ctx) -> TestResult {
     let api = ctx.api::<ReplicaSet>();
     let selector = "name=sample-pod,pod=httpd";
-    let mut events = watch_from_now(&ctx, selector).await?;
+    let mut events = watch_from_now(&api, &WatchParams::default().labels(selector)).await?;
     let created = create(&ctx, &new_rs("test-rs", 1, &SAMPLE)?).await?;
     pods_of(&ctx, "sample-pod", 1, true).await?;
     let read = api.get_status("test-rs").await.step("reading /status")?;
@@ -317,30 +257,27 @@ async fn status_endpoints(ctx: Ctx) -> TestResult {
         "the object read through /status"
     );
     // Upstream's RetryOnConflict around UpdateStatus.
-    let updated = loop {
-        let mut rs = api.get("test-rs").await.step("reading the replica set")?;
-        let status = rs.status.get_or_insert_with(Default::default);
-        status
+    let condition: ReplicaSetCondition = from_json(json!({
+        "type": "StatusUpdate", "status": "True",
+        "reason": "E2E", "message": "Set from e2e test"
+    }))?;
+    let updated = update_with_retries(&api, "test-rs", true, |rs: &mut ReplicaSet| {
+        rs.status
+            .get_or_insert_with(Default::default)
             .conditions
             .get_or_insert_with(Vec::new)
-            .push(from_json(json!({
-                "type": "StatusUpdate", "status": "True",
-                "reason": "E2E", "message": "Set from e2e test"
-            }))?);
-        match api
-            .replace_status("test-rs", &PostParams::default(), &rs)
-            .await
-        {
-            Err(e) if is_status(&e, 409) => continue,
-            other => break other.step("updating /status")?,
-        }
-    };
+            .push(condition.clone());
+        Ok(())
+    })
+    .await?;
     ensure!(
         has_condition(&updated, "StatusUpdate", Some("E2E")),
         "the status update's answer lacks the new condition"
     );
-    watch_until(&mut events, "the StatusUpdate condition", |rs| {
-        rs.name_any() == "test-rs" && has_condition(rs, "StatusUpdate", Some("E2E"))
+    watch_until(&mut events, "the StatusUpdate condition", |e| {
+        Ok(object(e).is_some_and(|rs: &ReplicaSet| {
+            rs.name_any() == "test-rs" && has_condition(rs, "StatusUpdate", Some("E2E"))
+        }))
     })
     .await?;
     let patched = api
@@ -357,8 +294,10 @@ async fn status_endpoints(ctx: Ctx) -> TestResult {
         has_condition(&patched, "StatusPatched", None),
         "the status patch's answer lacks the patched condition"
     );
-    watch_until(&mut events, "the StatusPatched condition", |rs| {
-        rs.name_any() == "test-rs" && has_condition(rs, "StatusPatched", None)
+    watch_until(&mut events, "the StatusPatched condition", |e| {
+        Ok(object(e).is_some_and(|rs: &ReplicaSet| {
+            rs.name_any() == "test-rs" && has_condition(rs, "StatusPatched", None)
+        }))
     })
     .await
 }

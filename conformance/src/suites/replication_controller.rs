@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
-
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController, ResourceQuota};
 use kube::api::{
@@ -18,9 +16,8 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::replica_pods::{pods_of, relabel_and_wait_released, wait_adopted, wait_running};
-use crate::framework::{
-    Ctx, Step, TestCase, TestError, TestResult, from_json, is_status, next_event, wait_for,
-};
+use super::watching::{watch_from_now, watch_until};
+use crate::framework::{Ctx, Step, TestCase, TestResult, from_json, update_with_retries, wait_for};
 use crate::{ensure, ensure_eq};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -144,16 +141,13 @@ async fn failure_condition(ctx: Ctx) -> TestResult {
     )
     .await?;
     // Upstream's updateReplicationControllerWithRetries.
-    let updated = loop {
-        let mut current = rcs.get(name).await.step("reading the rc")?;
-        if let Some(spec) = current.spec.as_mut() {
+    let updated = update_with_retries(&rcs, name, false, |rc: &mut ReplicationController| {
+        if let Some(spec) = rc.spec.as_mut() {
             spec.replicas = Some(2);
         }
-        match rcs.replace(name, &PostParams::default(), &current).await {
-            Err(e) if is_status(&e, 409) => continue,
-            other => break other.step("scaling the rc down to 2")?,
-        }
-    };
+        Ok(())
+    })
+    .await?;
     wait_observed(
         &rcs,
         name,
@@ -245,28 +239,6 @@ async fn scale(ctx: Ctx) -> TestResult {
     wait_status_replicas(&rcs, &name, 2).await
 }
 
-/// Next event of the lifecycle watch that satisfies `check`.
-async fn event_where<S>(
-    stream: &mut S,
-    what: &str,
-    check: impl Fn(&WatchEvent<ReplicationController>) -> bool,
-) -> TestResult<WatchEvent<ReplicationController>>
-where
-    S: futures::Stream<Item = Result<WatchEvent<ReplicationController>, kube::Error>> + Unpin,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return Err(TestError::Assertion(format!("no watch event for {what}")));
-        }
-        let event = next_event(stream, left, what).await?;
-        if check(&event) {
-            return Ok(event);
-        }
-    }
-}
-
 fn counts(event: &WatchEvent<ReplicationController>) -> Option<(i32, i32)> {
     match event {
         WatchEvent::Added(rc) | WatchEvent::Modified(rc) => {
@@ -281,18 +253,7 @@ async fn lifecycle(ctx: Ctx) -> TestResult {
     let name = "rc-test";
     let selector = "test-rc-static=true";
     let rcs = ctx.api::<ReplicationController>();
-    let start = rcs
-        .list(&ListParams::default().labels(selector))
-        .await
-        .step("listing rcs")?
-        .metadata
-        .resource_version
-        .unwrap_or_default();
-    let mut events = rcs
-        .watch(&WatchParams::default().labels(selector), &start)
-        .await
-        .step("watching rcs")?
-        .boxed();
+    let mut events = watch_from_now(&rcs, &WatchParams::default().labels(selector)).await?;
     let rc: ReplicationController = from_json(json!({
         "metadata": {"name": name, "labels": {"test-rc-static": "true"}},
         "spec": {
@@ -307,10 +268,14 @@ async fn lifecycle(ctx: Ctx) -> TestResult {
     rcs.create(&PostParams::default(), &rc)
         .await
         .step("creating the rc")?;
-    let is_modified = |e: &WatchEvent<ReplicationController>| matches!(e, WatchEvent::Modified(_));
-    event_where(&mut events, "ADDED", |e| matches!(e, WatchEvent::Added(_))).await?;
-    event_where(&mut events, "1 ready replica", |e| {
-        counts(e) == Some((1, 1))
+    let is_modified =
+        |e: &WatchEvent<ReplicationController>| Ok(matches!(e, WatchEvent::Modified(_)));
+    watch_until(&mut events, "ADDED", |e| {
+        Ok(matches!(e, WatchEvent::Added(_)))
+    })
+    .await?;
+    watch_until(&mut events, "1 ready replica", |e| {
+        Ok(counts(e) == Some((1, 1)))
     })
     .await?;
 
@@ -327,7 +292,7 @@ async fn lifecycle(ctx: Ctx) -> TestResult {
         Some("patched"),
         "label after patch"
     );
-    event_where(&mut events, "MODIFIED after the label patch", is_modified).await?;
+    watch_until(&mut events, "MODIFIED after the label patch", is_modified).await?;
 
     let status = rcs
         .patch_status(
@@ -346,9 +311,9 @@ async fn lifecycle(ctx: Ctx) -> TestResult {
         0,
         "readyReplicas after the status patch"
     );
-    event_where(&mut events, "MODIFIED after the status patch", is_modified).await?;
-    event_where(&mut events, "status.replicas=1", |e| {
-        counts(e).is_some_and(|(r, _)| r == 1)
+    watch_until(&mut events, "MODIFIED after the status patch", is_modified).await?;
+    watch_until(&mut events, "status.replicas=1", |e| {
+        Ok(counts(e).is_some_and(|(r, _)| r == 1))
     })
     .await?;
     let read = rcs.get_status(name).await.step("reading the rc's status")?;
@@ -365,9 +330,9 @@ async fn lifecycle(ctx: Ctx) -> TestResult {
     )
     .await
     .step("patching the rc's scale")?;
-    event_where(&mut events, "MODIFIED after the scale patch", is_modified).await?;
-    event_where(&mut events, "2 ready replicas", |e| {
-        counts(e) == Some((2, 2))
+    watch_until(&mut events, "MODIFIED after the scale patch", is_modified).await?;
+    watch_until(&mut events, "2 ready replicas", |e| {
+        Ok(counts(e) == Some((2, 2)))
     })
     .await?;
 
@@ -384,7 +349,7 @@ async fn lifecycle(ctx: Ctx) -> TestResult {
     rcs.replace_status(name, &PostParams::default(), &current)
         .await
         .step("updating the rc's status")?;
-    event_where(&mut events, "MODIFIED after the status update", is_modified).await?;
+    watch_until(&mut events, "MODIFIED after the status update", is_modified).await?;
 
     let all = ctx
         .all_api::<ReplicationController>()
@@ -405,8 +370,8 @@ async fn lifecycle(ctx: Ctx) -> TestResult {
     )
     .await
     .step("deleting rcs by collection")?;
-    event_where(&mut events, "DELETED", |e| {
-        matches!(e, WatchEvent::Deleted(_))
+    watch_until(&mut events, "DELETED", |e| {
+        Ok(matches!(e, WatchEvent::Deleted(_)))
     })
     .await?;
     Ok(())

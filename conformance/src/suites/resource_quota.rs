@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 use component_base::quantity::milli_value;
 
 use crate::framework::{
-    Ctx, Step, TestCase, TestError, TestResult, expect_status, from_json, labels, wait_for,
+    Ctx, Step, TestCase, TestError, TestResult, expect_status, from_json, labels,
+    update_with_retries, wait_for,
 };
 use crate::{ensure, ensure_eq};
 
@@ -242,23 +243,13 @@ async fn quota_status(ctx: Ctx) -> TestResult {
     .step("creating quota")?;
     // The quota controller writes the status too: GET and PUT again on a
     // conflict, as upstream's test does (retry.RetryOnConflict).
-    let mut attempts = 0;
-    let updated = loop {
-        let mut body = api
-            .get_status(name)
-            .await
-            .step("GET resourcequotas/{name}/status")?;
-        body.status = Some(from_json(
-            json!({"hard": {"cpu": "500m", "memory": "500Mi"}}),
-        )?);
-        match api
-            .replace_status(name, &PostParams::default(), &body)
-            .await
-        {
-            Err(e) if crate::framework::is_status(&e, 409) && attempts < 5 => attempts += 1,
-            other => break other.step("PUT status")?,
-        }
-    };
+    let status: k8s_openapi::api::core::v1::ResourceQuotaStatus =
+        from_json(json!({"hard": {"cpu": "500m", "memory": "500Mi"}}))?;
+    let updated = update_with_retries(&api, name, true, |q: &mut ResourceQuota| {
+        q.status = Some(status.clone());
+        Ok(())
+    })
+    .await?;
     ensure_eq!(
         status_hard(&updated).get("cpu").map(String::as_str),
         Some("500m"),
