@@ -17,6 +17,7 @@ mod instrumentation;
 mod network;
 mod node;
 mod node_pods;
+mod predicates;
 mod preemption;
 mod replica_pods;
 mod replica_set;
@@ -48,6 +49,7 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(node_pods::tests());
     tests.extend(scheduling::tests());
     tests.extend(preemption::tests());
+    tests.extend(predicates::tests());
     tests.extend(storage::tests());
     tests.extend(resource_apis::tests());
     tests.extend(crd::tests());
