@@ -9,7 +9,11 @@ work=$(mktemp -d /tmp/oxkube-e2e.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" server --data-dir "$work/data" --secure-port "$port" >"$work/server.log" 2>&1 &
 server=$!
-cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"; }
+sim=""
+cleanup() {
+  [ -n "$sim" ] && { kill "$sim" 2>/dev/null || true; wait "$sim" 2>/dev/null || true; }
+  kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"
+}
 trap cleanup EXIT
 export KUBECONFIG="$work/data/admin.kubeconfig"
 for _ in $(seq 1 100); do
@@ -35,6 +39,15 @@ else
   echo "kubectl not installed: kubectl scenario skipped"
 fi
 scripts/python-client-test.sh || status=1
+# Two simulated nodes (pods go Running without containers), so the tests
+# that need scheduled, Running pods (scheduling, preemption, controllers)
+# run here; those that look inside containers run in scripts/e2e-node.sh.
+"$bin" kubelet --kubeconfig "$KUBECONFIG" --runtime=simulated --simulated-nodes 2 --node-name e2e-sim --port 0 >"$work/sim.log" 2>&1 &
+sim=$!
+for _ in $(seq 1 100); do
+  [ "$(kubectl get nodes --no-headers 2>/dev/null | grep -c ' Ready')" -ge 2 ] && break
+  sleep 0.2
+done
 "$bin" conformance --kubeconfig "$KUBECONFIG" --known-gaps conformance/known-gaps.tsv --junit "${CARGO_TARGET_DIR:-/tmp}/conformance-junit.xml" || status=1
 if [ $status -ne 0 ]; then
   echo "---- server log (last 50 lines)"; tail -50 "$work/server.log"
