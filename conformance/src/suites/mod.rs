@@ -16,6 +16,8 @@ mod garbage_collector_rc;
 mod instrumentation;
 mod network;
 mod node;
+mod node_containers;
+mod node_lifecycle;
 mod node_pods;
 mod predicates;
 mod preemption;
@@ -47,6 +49,8 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(network::tests());
     tests.extend(node::tests());
     tests.extend(node_pods::tests());
+    tests.extend(node_containers::tests());
+    tests.extend(node_lifecycle::tests());
     tests.extend(scheduling::tests());
     tests.extend(preemption::tests());
     tests.extend(predicates::tests());

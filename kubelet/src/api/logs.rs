@@ -91,18 +91,25 @@ pub fn render(entries: &[Entry], opts: &LogOptions) -> String {
             lines.push((time, text));
         }
     }
+    // Output that ended without a newline (a last partial entry) is
+    // shown as it was printed, without one.
+    let unterminated = pending.is_some();
+    lines.extend(pending);
     if let Some(n) = opts.tail_lines {
         let skip = lines.len().saturating_sub(n);
         lines.drain(..skip);
     }
     let mut out = String::new();
-    for (time, text) in lines {
+    let count = lines.len();
+    for (i, (time, text)) in lines.into_iter().enumerate() {
         if opts.timestamps {
             out.push_str(&time);
             out.push(' ');
         }
         out.push_str(&text);
-        out.push('\n');
+        if !(unterminated && i + 1 == count) {
+            out.push('\n');
+        }
     }
     out
 }

@@ -60,8 +60,11 @@ pub fn drain_lines(buf: &mut Vec<u8>, stream: &str, flush: bool) -> Vec<u8> {
             let part: Vec<u8> = buf.drain(..MAX_LINE).collect();
             out.extend(format_entry(&now_rfc3339_nano(), stream, true, &part));
         } else if flush && !buf.is_empty() {
+            // Output that ends without a newline stays without one: the
+            // last entry is partial (as containerd's CRI logger writes it),
+            // so readers add no newline the container did not print.
             let rest: Vec<u8> = std::mem::take(buf);
-            out.extend(format_entry(&now_rfc3339_nano(), stream, false, &rest));
+            out.extend(format_entry(&now_rfc3339_nano(), stream, true, &rest));
         } else {
             return out;
         }
@@ -194,7 +197,7 @@ mod tests {
         assert!(out.ends_with(" stdout F hello\n"), "{out}");
         assert_eq!(buf, b"wor");
         let out = String::from_utf8(drain_lines(&mut buf, "stdout", true)).unwrap();
-        assert!(out.ends_with(" stdout F wor\n"));
+        assert!(out.ends_with(" stdout P wor\n"), "{out}");
         let mut long = vec![b'x'; MAX_LINE + 3];
         let out = String::from_utf8(drain_lines(&mut long, "stderr", false)).unwrap();
         assert!(out.contains(" stderr P "));

@@ -17,6 +17,7 @@
 //! after the grace period.
 
 pub mod backoff;
+pub mod hooks;
 pub mod image;
 pub mod logs;
 pub mod pull;
@@ -24,6 +25,7 @@ pub mod registry;
 pub mod sa_token;
 pub mod spec;
 pub mod streaming;
+pub mod termination;
 pub mod volumes;
 
 use std::collections::HashMap;
@@ -111,6 +113,10 @@ struct ContainerRecord {
     logs: Option<LogCopier>,
     /// The process's stdin and live output, for attach.
     io: Option<Arc<streaming::ContainerIo>>,
+    /// Where the termination message comes from, and the message once
+    /// the container exited.
+    termination: Option<termination::MessageSource>,
+    message: Option<String>,
 }
 
 /// Per pod: its sandbox and containers.
@@ -161,6 +167,7 @@ fn terminated_state(record: &ContainerRecord, code: i32, finished: Timestamp) ->
             started_at: Some(Time(record.started_at)),
             finished_at: Some(Time(finished)),
             container_id: Some(format!("containerd://{}", record.id)),
+            message: record.message.clone(),
             ..Default::default()
         }),
         ..Default::default()
@@ -678,6 +685,10 @@ impl ContainerdRuntime {
         };
         // $(VAR) in command and args refers to the container's env.
         let mut container = container.clone();
+        container.security_context = spec::effective_security_context(
+            pod.spec.as_ref().and_then(|s| s.security_context.as_ref()),
+            container.security_context.as_ref(),
+        );
         for list in [&mut container.command, &mut container.args]
             .into_iter()
             .flatten()
@@ -686,9 +697,16 @@ impl ContainerdRuntime {
                 *item = volumes::expand(item, &env);
             }
         }
+        if let Err(message) = volumes::expand_sub_path_exprs(&mut container, &env) {
+            state.waiting.insert(
+                container.name.clone(),
+                ("CreateContainerConfigError".into(), message),
+            );
+            return;
+        }
         let container = &container;
         let pod_dir = self.pod_dir(&uid);
-        let mounts: Vec<BindMount> = match self
+        let mut mounts: Vec<BindMount> = match self
             .volumes
             .mounts(pod, container, &pod_dir, state.ip.as_deref())
             .await
@@ -710,6 +728,25 @@ impl ContainerdRuntime {
             .map(cni::netns_path)
             .unwrap_or_default();
         let id = format!("{uid}-{}-{attempt}", container.name);
+        let log_path = self.log_path(pod, &container.name, attempt);
+        let termination =
+            match termination::MessageSource::prepare(&pod_dir, container, attempt, &log_path) {
+                Ok(Some((source, mount))) => {
+                    mounts.push(mount);
+                    Some(source)
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    state.waiting.insert(
+                        container.name.clone(),
+                        (
+                            "CreateContainerConfigError".into(),
+                            format!("termination message file: {e}"),
+                        ),
+                    );
+                    return;
+                }
+            };
         let ctx = SpecContext {
             hostname: &hostname,
             netns_path: &netns_path,
@@ -730,12 +767,27 @@ impl ContainerdRuntime {
                 "container".to_string(),
             ),
         ]);
-        let log_path = self.log_path(pod, &container.name, attempt);
         match self
             .run_container(&id, &image, container, &ctx, Some(&log_path), labels)
             .await
         {
             Ok((logs, process, io)) => {
+                // postStart runs before the container counts as Running; a
+                // failure kills it (it restarts per restartPolicy).
+                let hook = self
+                    .run_lifecycle_hook(
+                        hooks::Hook::PostStart,
+                        pod,
+                        container,
+                        (&id, &process),
+                        state.ip.as_deref(),
+                        hooks::POST_START_LIMIT,
+                    )
+                    .await;
+                if hook.is_err() {
+                    self.kill_task(&id, SIGKILL).await;
+                    self.wait_stopped(&id, Duration::from_secs(5)).await;
+                }
                 state.waiting.remove(&container.name);
                 state.containers.insert(
                     container.name.clone(),
@@ -753,6 +805,8 @@ impl ContainerdRuntime {
                         last_state,
                         logs,
                         io,
+                        termination,
+                        message: None,
                     },
                 );
                 let c = &container.name;
@@ -796,10 +850,12 @@ impl ContainerdRuntime {
                 if let Some(logs) = record.logs.take() {
                     logs.finish().await;
                 }
+                record.message = record.termination.as_ref().and_then(|t| t.read(code));
                 Some(code)
             }
             Ok(None) => {
                 record.exited = Some((137, Timestamp::now()));
+                record.message = record.termination.as_ref().and_then(|t| t.read(137));
                 Some(137)
             }
             _ => None,
@@ -964,6 +1020,12 @@ impl ContainerdRuntime {
     async fn teardown(&self, pod: &Pod, state: &mut PodState, grace: Duration) {
         let (ns, name, uid) = pod_key(pod);
         state.killed = true;
+        let started = Instant::now();
+        self.run_pre_stop_hooks(pod, state, grace).await;
+        // The hooks used part of the grace period (upstream leaves at least 2 s).
+        let grace = grace
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(2).min(grace));
         let ids: Vec<String> = state.containers.values().map(|r| r.id.clone()).collect();
         for id in &ids {
             if let Ok(Some((s, _, _))) = self.task_state(id).await

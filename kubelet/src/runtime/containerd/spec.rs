@@ -6,7 +6,7 @@
 //! limits from `resources` (shares from requests, CFS quota and memory limit
 //! from limits), as containerd's CRI plugin does.
 
-use k8s_openapi::api::core::v1::Container;
+use k8s_openapi::api::core::v1::{Container, PodSecurityContext, SecurityContext};
 use serde_json::{Value, json};
 
 use crate::quantity;
@@ -72,6 +72,24 @@ pub fn user(container: &Container, image: &ImageConfig) -> (i64, i64) {
     (uid, gid)
 }
 
+/// The container's security context with the pod's `runAsUser`,
+/// `runAsGroup` and `runAsNonRoot` filling what the container leaves unset
+/// (upstream's DetermineEffectiveSecurityContext).
+pub fn effective_security_context(
+    pod: Option<&PodSecurityContext>,
+    container: Option<&SecurityContext>,
+) -> Option<SecurityContext> {
+    let Some(pod) = pod else {
+        return container.cloned();
+    };
+    let mut sc = container.cloned().unwrap_or_default();
+    sc.run_as_user = sc.run_as_user.or(pod.run_as_user);
+    sc.run_as_group = sc.run_as_group.or(pod.run_as_group);
+    sc.run_as_non_root = sc.run_as_non_root.or(pod.run_as_non_root);
+    sc.se_linux_options = sc.se_linux_options.or_else(|| pod.se_linux_options.clone());
+    (container.is_some() || sc != SecurityContext::default()).then_some(sc)
+}
+
 /// The cgroup `resources` block for the container's requests and limits.
 pub fn resources(container: &Container) -> Value {
     let res = container.resources.clone().unwrap_or_default();
@@ -124,6 +142,11 @@ const CAPABILITIES: &[&str] = &[
 pub fn build(container: &Container, image: &ImageConfig, ctx: &SpecContext) -> Value {
     let args = command_line(container, image);
     let (uid, gid) = user(container, image);
+    let sc = container.security_context.clone().unwrap_or_default();
+    // allowPrivilegeEscalation: false sets no_new_privs (upstream's
+    // AddNoNewPrivileges); unset leaves it to the runtime default (off).
+    let no_new_privileges = sc.allow_privilege_escalation == Some(false);
+    let read_only_root = sc.read_only_root_filesystem.unwrap_or(false);
     let mut env: Vec<String> = Vec::new();
     let mut set = |k: &str, v: &str| {
         let prefix = format!("{k}=");
@@ -189,9 +212,9 @@ pub fn build(container: &Container, image: &ImageConfig, ctx: &SpecContext) -> V
                 "effective": CAPABILITIES,
                 "permitted": CAPABILITIES,
             },
-            "noNewPrivileges": false,
+            "noNewPrivileges": no_new_privileges,
         },
-        "root": {"path": "rootfs", "readonly": false},
+        "root": {"path": "rootfs", "readonly": read_only_root},
         "hostname": ctx.hostname,
         "mounts": mounts,
         "linux": {
@@ -287,5 +310,42 @@ mod tests {
             .find(|m| m["destination"] == "/data")
             .unwrap();
         assert_eq!(data["options"][2], "ro");
+    }
+
+    #[test]
+    fn security_context_sets_read_only_root_no_new_privs_and_pod_defaults() {
+        let ctx = SpecContext {
+            hostname: "h",
+            netns_path: "",
+            cgroups_path: "/x".into(),
+            env: vec![],
+            mounts: vec![],
+        };
+        let c = container(json!({"name": "c"}));
+        let spec = build(&c, &image(), &ctx);
+        assert_eq!(spec["root"]["readonly"], false);
+        assert_eq!(spec["process"]["noNewPrivileges"], false);
+        let c = container(json!({"name": "c", "securityContext": {
+            "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false}}));
+        let spec = build(&c, &image(), &ctx);
+        assert_eq!(spec["root"]["readonly"], true);
+        assert_eq!(spec["process"]["noNewPrivileges"], true);
+
+        let pod: PodSecurityContext =
+            serde_json::from_value(json!({"runAsUser": 1001, "runAsGroup": 2002})).unwrap();
+        let own: SecurityContext = serde_json::from_value(json!({"runAsUser": 5})).unwrap();
+        let merged = effective_security_context(Some(&pod), Some(&own)).unwrap();
+        assert_eq!(
+            (merged.run_as_user, merged.run_as_group),
+            (Some(5), Some(2002))
+        );
+        let merged = effective_security_context(Some(&pod), None).unwrap();
+        assert_eq!(
+            (merged.run_as_user, merged.run_as_group),
+            (Some(1001), Some(2002))
+        );
+        assert_eq!(effective_security_context(None, None), None);
+        let empty = PodSecurityContext::default();
+        assert_eq!(effective_security_context(Some(&empty), None), None);
     }
 }

@@ -127,8 +127,8 @@ fn resource_value(
         .map(|d| d.0.clone())
         .unwrap_or_else(|| "1".into());
     let value = if kind == "cpu" {
-        // Without a limit, upstream reports the node's allocatable; we
-        // report the host's CPUs.
+        // Without a limit, the node's allocatable CPUs (all of the host's:
+        // no CPU is reserved).
         let millis = quantity
             .and_then(|q| quantity::cpu_millis(&q))
             .unwrap_or_else(|| {
@@ -142,15 +142,56 @@ fn resource_value(
         let bytes = quantity
             .and_then(|q| quantity::bytes(&q))
             .or_else(|| {
+                // Without a limit: the node's allocatable memory.
                 crate::host::read_meminfo()
                     .ok()
                     .and_then(|m| m.get("MemTotal").copied())
+                    .map(|total| total.saturating_sub(crate::host::EVICTION_MEMORY_AVAILABLE_BYTES))
             })
             .unwrap_or(0);
         let div = quantity::bytes(&divisor).filter(|d| *d > 0).unwrap_or(1);
         bytes.div_ceil(div)
     };
     Ok(value.to_string())
+}
+
+/// A subPath must be relative and must not step out of its volume.
+pub fn check_sub_path(sub: &str) -> Result<(), String> {
+    let path = Path::new(sub);
+    if path.is_absolute() {
+        return Err(format!("{sub:?}: must be a relative path"));
+    }
+    if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(format!("{sub:?}: must not contain '..'"));
+    }
+    Ok(())
+}
+
+/// Replaces every `subPathExpr` of `container`'s volumeMounts by the
+/// `subPath` it expands to with the container's env (upstream's
+/// ExpandContainerVolumeMounts); an absolute result or one with `..` is an
+/// error (the container cannot be created).
+pub fn expand_sub_path_exprs(
+    container: &mut Container,
+    env: &[(String, String)],
+) -> Result<(), String> {
+    for vm in container.volume_mounts.iter_mut().flatten() {
+        let Some(expr) = vm.sub_path_expr.take().filter(|e| !e.is_empty()) else {
+            continue;
+        };
+        let sub = expand(&expr, env);
+        check_sub_path(&sub).map_err(|e| {
+            format!(
+                "failed to prepare subPath for volumeMount {:?} of container {:?}: subPathExpr {e}",
+                vm.name, container.name
+            )
+        })?;
+        vm.sub_path = Some(sub);
+    }
+    Ok(())
 }
 
 /// `$(VAR)` references to earlier variables are replaced; `$$` escapes.
@@ -533,7 +574,7 @@ impl VolumeSource {
         Ok(None)
     }
 
-    /// The bind mounts of `container`: /etc/hosts, /etc/hostname,
+    /// The bind mounts of `container`: /etc/hosts (see [`hosts_file`]), /etc/hostname,
     /// /etc/resolv.conf and its volumeMounts (contents written now).
     pub async fn mounts(
         &self,
@@ -547,12 +588,7 @@ impl VolumeSource {
         let hostname = spec.hostname.clone().unwrap_or_else(|| name.clone());
         let etc = pod_dir.join("etc");
         std::fs::create_dir_all(&etc).map_err(|e| e.to_string())?;
-        let mut hosts = String::from(
-            "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-        );
-        if let Some(ip) = pod_ip {
-            hosts.push_str(&format!("{ip}\t{hostname}\n"));
-        }
+        let hosts = hosts_file(&spec, &hostname, pod_ip);
         std::fs::write(etc.join("hosts"), hosts).map_err(|e| e.to_string())?;
         std::fs::write(etc.join("hostname"), format!("{hostname}\n")).map_err(|e| e.to_string())?;
         let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
@@ -563,10 +599,18 @@ impl VolumeSource {
             read_only,
         };
         let mut mounts = vec![
-            bind(etc.join("hosts"), "/etc/hosts", false),
             bind(etc.join("hostname"), "/etc/hostname", false),
             bind(etc.join("resolv.conf"), "/etc/resolv.conf", false),
         ];
+        // A volume mounted at /etc/hosts replaces the managed file.
+        if !container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.mount_path.trim_end_matches('/') == "/etc/hosts")
+        {
+            mounts.insert(0, bind(etc.join("hosts"), "/etc/hosts", false));
+        }
         for vm in container.volume_mounts.iter().flatten() {
             let volume = spec
                 .volumes
@@ -597,7 +641,7 @@ impl VolumeSource {
                 return Err(format!("volume {:?}: unsupported volume type", volume.name));
             };
             let host = match vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
-                Some(sub) if !sub.contains("..") => {
+                Some(sub) if check_sub_path(sub).is_ok() => {
                     let p = host_dir.join(sub);
                     if !p.exists() {
                         std::fs::create_dir_all(&p).map_err(|e| e.to_string())?;
@@ -626,6 +670,44 @@ fn content_dir(pod_dir: &Path, volume: &Volume) -> PathBuf {
         "kubernetes.io~projected"
     };
     pod_dir.join("volumes").join(plugin).join(&volume.name)
+}
+
+/// The pod's /etc/hosts: on the pod network a kubelet-managed file
+/// (localhost, the pod's IP and hostname); with `hostNetwork` the node's
+/// own /etc/hosts. `hostAliases` are appended to either, as upstream does.
+fn hosts_file(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    hostname: &str,
+    pod_ip: Option<&str>,
+) -> String {
+    let mut hosts = if spec.host_network.unwrap_or(false) {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        let mut managed = String::from(
+            "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+        );
+        if let Some(ip) = pod_ip {
+            managed.push_str(&format!("{ip}\t{hostname}\n"));
+        }
+        managed
+    };
+    let aliases: Vec<_> = spec
+        .host_aliases
+        .iter()
+        .flatten()
+        .filter(|a| a.hostnames.as_ref().is_some_and(|h| !h.is_empty()))
+        .collect();
+    if !aliases.is_empty() {
+        if !hosts.is_empty() && !hosts.ends_with('\n') {
+            hosts.push('\n');
+        }
+        hosts.push_str("\n# Entries added by HostAliases.\n");
+        for alias in aliases {
+            let names = alias.hostnames.clone().unwrap_or_default().join("\t");
+            hosts.push_str(&format!("{}\t{names}\n", alias.ip));
+        }
+    }
+    hosts
 }
 
 #[cfg(test)]
@@ -703,5 +785,53 @@ mod tests {
                 .iter()
                 .any(|m| m.container_path == "/cache" && !m.read_only)
         );
+    }
+
+    #[test]
+    fn hosts_file_appends_host_aliases() {
+        let spec: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(serde_json::json!({
+            "containers": [],
+            "hostAliases": [{"ip": "123.45.67.89", "hostnames": ["foo", "bar"]}, {"ip": "1.2.3.4"}]
+        }))
+        .unwrap();
+        let hosts = hosts_file(&spec, "web", Some("10.0.0.5"));
+        assert!(
+            hosts.starts_with("# Kubernetes-managed hosts file.\n"),
+            "{hosts}"
+        );
+        assert!(hosts.contains("10.0.0.5\tweb\n"), "{hosts}");
+        assert!(
+            hosts.ends_with("# Entries added by HostAliases.\n123.45.67.89\tfoo\tbar\n"),
+            "{hosts}"
+        );
+        let spec: k8s_openapi::api::core::v1::PodSpec =
+            serde_json::from_value(serde_json::json!({"containers": [], "hostNetwork": true}))
+                .unwrap();
+        let hosts = hosts_file(&spec, "web", None);
+        assert!(!hosts.contains("Kubernetes-managed"), "{hosts}");
+    }
+
+    #[test]
+    fn sub_path_exprs_expand_and_must_stay_inside() {
+        let mut c: Container = serde_json::from_value(serde_json::json!({
+            "name": "c",
+            "volumeMounts": [{"name": "v", "mountPath": "/m", "subPathExpr": "$(POD_NAME)/x"}]
+        }))
+        .unwrap();
+        let env = vec![("POD_NAME".to_string(), "web".to_string())];
+        expand_sub_path_exprs(&mut c, &env).unwrap();
+        let vm = &c.volume_mounts.as_ref().unwrap()[0];
+        assert_eq!(vm.sub_path.as_deref(), Some("web/x"));
+        for bad in ["/tmp", ".."] {
+            let mut c: Container = serde_json::from_value(serde_json::json!({
+                "name": "c",
+                "volumeMounts": [{"name": "v", "mountPath": "/m", "subPathExpr": "$(P)"}]
+            }))
+            .unwrap();
+            let env = vec![("P".to_string(), bad.to_string())];
+            assert!(expand_sub_path_exprs(&mut c, &env).is_err(), "{bad}");
+        }
+        assert!(check_sub_path("a/../../b").is_err());
+        assert!(check_sub_path("a/b..c").is_ok());
     }
 }
