@@ -19,6 +19,7 @@ mod node;
 mod node_containers;
 mod node_lifecycle;
 mod node_pods;
+mod node_pods_api;
 mod predicates;
 mod preemption;
 mod replica_pods;
@@ -51,6 +52,7 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(node_pods::tests());
     tests.extend(node_containers::tests());
     tests.extend(node_lifecycle::tests());
+    tests.extend(node_pods_api::tests());
     tests.extend(scheduling::tests());
     tests.extend(preemption::tests());
     tests.extend(predicates::tests());

@@ -172,6 +172,11 @@ pub fn tests() -> Vec<TestCase> {
             |c| Box::pin(subpath_writing(c)),
         )
         .with_nodes(),
+        TestCase::upstream(
+            "[sig-node] Sysctls [LinuxOnly] [NodeConformance] should support sysctls [MinimumKubeletVersion:1.21] [Environment:NotInUserNS] [Conformance]",
+            |c| Box::pin(sysctls(c)),
+        )
+        .with_nodes(),
     ]
 }
 
@@ -1149,6 +1154,20 @@ async fn subpath_writing(ctx: Ctx) -> TestResult {
     )
     .await?;
     Ok(())
+}
+
+// ---- Sysctls
+
+async fn sysctls(ctx: Ctx) -> TestResult {
+    let mut p = pod(&ctx.name("sysctl"), &["sysctl", "kernel.shm_rmid_forced"]);
+    p["spec"]["securityContext"] =
+        json!({"sysctls": [{"name": "kernel.shm_rmid_forced", "value": "1"}]});
+    let out = output_of(&ctx, p).await?;
+    expect_lines(
+        &out,
+        &["kernel.shm_rmid_forced = 1".into()],
+        "sysctl in the pod",
+    )
 }
 
 #[cfg(test)]

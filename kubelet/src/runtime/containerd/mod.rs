@@ -23,6 +23,7 @@ pub mod logs;
 pub mod pull;
 pub mod registry;
 pub mod sa_token;
+pub mod service_env;
 pub mod spec;
 pub mod streaming;
 pub mod termination;
@@ -585,6 +586,7 @@ impl ContainerdRuntime {
             cgroups_path: format!("/oxkube/pod{uid}/sandbox"),
             env: Vec::new(),
             mounts: Vec::new(),
+            sysctls: Vec::new(),
         };
         let labels = HashMap::from([
             ("io.kubernetes.pod.uid".to_string(), uid.clone()),
@@ -753,6 +755,12 @@ impl ContainerdRuntime {
             cgroups_path: format!("/oxkube/pod{uid}/{}", container.name),
             env,
             mounts,
+            sysctls: spec
+                .security_context
+                .iter()
+                .flat_map(|sc| sc.sysctls.iter().flatten())
+                .map(|s| (s.name.clone(), s.value.clone()))
+                .collect(),
         };
         let labels = HashMap::from([
             ("io.kubernetes.pod.uid".to_string(), uid.clone()),

@@ -2,7 +2,7 @@
 //! image config: process (args from command/args over the image's
 //! Entrypoint/Cmd, env, working dir, user), the standard mounts plus the
 //! pod's volume bind mounts, namespaces (the pod's network namespace by
-//! path, own pid/ipc/uts/mount), the pod's cgroup path, and CPU/memory
+//! path, own pid/ipc/uts/mount), the pod's sysctls, the pod's cgroup path, and CPU/memory
 //! limits from `resources` (shares from requests, CFS quota and memory limit
 //! from limits), as containerd's CRI plugin does.
 
@@ -38,6 +38,8 @@ pub struct SpecContext<'a> {
     /// Extra environment (resolved `env` of the container), in order.
     pub env: Vec<(String, String)>,
     pub mounts: Vec<BindMount>,
+    /// The pod's `securityContext.sysctls` (namespaced kernel parameters).
+    pub sysctls: Vec<(String, String)>,
 }
 
 /// The command line: `command` replaces the image's Entrypoint, `args`
@@ -199,6 +201,11 @@ pub fn build(container: &Container, image: &ImageConfig, ctx: &SpecContext) -> V
     if !ctx.netns_path.is_empty() {
         namespaces.push(json!({"type": "network", "path": ctx.netns_path}));
     }
+    let sysctl: serde_json::Map<String, Value> = ctx
+        .sysctls
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -220,6 +227,7 @@ pub fn build(container: &Container, image: &ImageConfig, ctx: &SpecContext) -> V
         "linux": {
             "namespaces": namespaces,
             "cgroupsPath": ctx.cgroups_path,
+            "sysctl": sysctl,
             "resources": resources(container),
             "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                             "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
@@ -276,6 +284,7 @@ mod tests {
                 container_path: "/data".into(),
                 read_only: true,
             }],
+            sysctls: Vec::new(),
         };
         let spec = build(&c, &image(), &ctx);
         let env: Vec<&str> = spec["process"]["env"]
@@ -320,10 +329,12 @@ mod tests {
             cgroups_path: "/x".into(),
             env: vec![],
             mounts: vec![],
+            sysctls: vec![("kernel.shm_rmid_forced".into(), "1".into())],
         };
         let c = container(json!({"name": "c"}));
         let spec = build(&c, &image(), &ctx);
         assert_eq!(spec["root"]["readonly"], false);
+        assert_eq!(spec["linux"]["sysctl"]["kernel.shm_rmid_forced"], "1");
         assert_eq!(spec["process"]["noNewPrivileges"], false);
         let c = container(json!({"name": "c", "securityContext": {
             "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false}}));

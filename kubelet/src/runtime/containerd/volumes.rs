@@ -422,7 +422,12 @@ impl VolumeSource {
         pod_ip: Option<&str>,
     ) -> Result<Vec<(String, String)>, String> {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
-        let mut env: Vec<(String, String)> = Vec::new();
+        // Service variables first: the container's own env overrides them
+        // and may refer to them.
+        let mut env: Vec<(String, String)> = match &self.client {
+            Some(client) => super::service_env::for_pod(client, pod).await?,
+            None => Vec::new(),
+        };
         for from in container.env_from.iter().flatten() {
             let prefix = from.prefix.clone().unwrap_or_default();
             let files = if let Some(cm) = &from.config_map_ref {

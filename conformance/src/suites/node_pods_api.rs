@@ -1,0 +1,325 @@
+//! sig-node tests of the Pod API around running pods (test/e2e/common/node/
+//! pods.go, pods_extended.go): a pod observed by a watch from creation to
+//! graceful deletion, label updates, collection deletes, status patches and
+//! the QoS class the API server sets.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+use serde_json::json;
+
+use super::node_containers::{POD_TIMEOUT, create_pod, pod, wait_phase};
+use crate::framework::{
+    Ctx, Step, TestCase, TestError, TestResult, from_json, next_event, update_with_retries,
+    wait_for,
+};
+use crate::pod_runs::{expect_lines, output_of};
+
+pub fn tests() -> Vec<TestCase> {
+    vec![
+        TestCase::upstream(
+            "[sig-node] Pods should be submitted and removed [NodeConformance] [Conformance]",
+            |c| Box::pin(submitted_and_removed(c)),
+        )
+        .with_nodes(),
+        TestCase::upstream(
+            "[sig-node] Pods should be updated [NodeConformance] [Conformance]",
+            |c| Box::pin(updated(c)),
+        )
+        .with_nodes(),
+        TestCase::upstream(
+            "[sig-node] Pods should delete a collection of pods [Conformance]",
+            |c| Box::pin(delete_collection(c)),
+        )
+        .with_running_pods(),
+        TestCase::upstream(
+            "[sig-node] Pods should patch a pod status [Conformance]",
+            |c| Box::pin(patch_status(c)),
+        )
+        .with_running_pods(),
+        TestCase::upstream(
+            "[sig-node] Pods should contain environment variables for services [NodeConformance] [Conformance]",
+            |c| Box::pin(service_env_vars(c)),
+        )
+        .with_nodes(),
+        TestCase::upstream(
+            "[sig-node] Pods Extended Pods Set QOS Class should be set on Pods with matching resource requests and limits for memory and cpu [Conformance]",
+            |c| Box::pin(qos_guaranteed(c)),
+        ),
+    ]
+}
+
+/// A pod labelled `labels` whose container exits on SIGTERM.
+fn labelled_pod(name: &str, labels: serde_json::Value) -> serde_json::Value {
+    let mut p = pod(name, &["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"]);
+    p["metadata"]["labels"] = labels;
+    p
+}
+
+async fn submitted_and_removed(ctx: Ctx) -> TestResult {
+    let name = ctx.name("pod-submit-remove");
+    let value = ctx.unique.clone();
+    let api = ctx.api::<Pod>();
+    let selector = format!("time={value}");
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .step("listing pods before the create")?;
+    if !list.items.is_empty() {
+        return Err(TestError::Assertion(format!(
+            "{} pods match {selector} before the create",
+            list.items.len()
+        )));
+    }
+    let rv = list.metadata.resource_version.unwrap_or_default();
+    let mut watch = api
+        .watch(&WatchParams::default().labels(&selector), &rv)
+        .await
+        .step("watching the pods")?
+        .boxed();
+    create_pod(
+        &ctx,
+        labelled_pod(&name, json!({"name": "foo", "time": value})),
+    )
+    .await?;
+    match next_event(&mut watch, POD_TIMEOUT, "the pod's ADDED event").await? {
+        WatchEvent::Added(p) if p.metadata.name.as_deref() == Some(name.as_str()) => {}
+        other => {
+            return Err(TestError::Assertion(format!(
+                "first event {:?}, want ADDED {name}",
+                crate::framework::describe_event(&other)
+            )));
+        }
+    }
+    wait_phase(&ctx, &name, "Running").await?;
+    api.delete(&name, &DeleteParams::default().grace_period(30))
+        .await
+        .step("deleting the pod gracefully")?;
+    // The kubelet stops the pod within its grace period, then the pod is
+    // removed; a watcher sees the deletion timestamp, then DELETED.
+    let mut saw_graceful = false;
+    loop {
+        match next_event(
+            &mut watch,
+            Duration::from_secs(60),
+            "the pod's DELETED event",
+        )
+        .await?
+        {
+            WatchEvent::Modified(p)
+                if p.metadata.deletion_timestamp.is_some()
+                    && p.metadata.deletion_grace_period_seconds.unwrap_or(0) != 0 =>
+            {
+                saw_graceful = true;
+            }
+            WatchEvent::Deleted(p) => {
+                if !saw_graceful && p.metadata.deletion_timestamp.is_none() {
+                    return Err(TestError::Assertion(
+                        "the pod was deleted without a graceful deletion timestamp".into(),
+                    ));
+                }
+                break;
+            }
+            _ => {}
+        }
+    }
+    let left = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .step("listing pods after the delete")?;
+    if !left.items.is_empty() {
+        return Err(TestError::Assertion(
+            "the deleted pod is still listed".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn updated(ctx: Ctx) -> TestResult {
+    let name = ctx.name("pod-update");
+    let api = ctx.api::<Pod>();
+    create_pod(
+        &ctx,
+        labelled_pod(&name, json!({"name": "foo", "time": "first"})),
+    )
+    .await?;
+    wait_phase(&ctx, &name, "Running").await?;
+    update_with_retries(&api, &name, false, |p| {
+        p.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert("time".into(), "second".into());
+        Ok(())
+    })
+    .await?;
+    let list = api
+        .list(&ListParams::default().labels("time=second"))
+        .await
+        .step("listing pods by the new label")?;
+    let names: Vec<_> = list
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    if names != [name.clone()] {
+        return Err(TestError::Assertion(format!(
+            "pods labelled time=second: {names:?}, want [{name}]"
+        )));
+    }
+    Ok(())
+}
+
+async fn delete_collection(ctx: Ctx) -> TestResult {
+    let api = ctx.api::<Pod>();
+    let selector = format!("type=Testing,unique={}", ctx.unique);
+    for i in 1..=3 {
+        let name = format!("{}-{i}", ctx.name("test-pod"));
+        let mut p = labelled_pod(&name, json!({"type": "Testing", "unique": ctx.unique}));
+        p["spec"]["terminationGracePeriodSeconds"] = json!(1);
+        create_pod(&ctx, p).await?;
+    }
+    wait_for("3 pods Running", POD_TIMEOUT, || {
+        let api = api.clone();
+        let selector = selector.clone();
+        async move {
+            let list = api
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .step("listing the pods")?;
+            let running = list
+                .items
+                .iter()
+                .filter(|p| super::node_containers::phase(p) == "Running")
+                .count();
+            Ok(if running == 3 {
+                Ok(())
+            } else {
+                Err(format!("{running} Running"))
+            })
+        }
+    })
+    .await?;
+    api.delete_collection(
+        &DeleteParams::default().grace_period(1),
+        &ListParams::default().labels(&selector),
+    )
+    .await
+    .step("deleting the collection")?;
+    wait_for("the pods to be gone", POD_TIMEOUT, || {
+        let api = api.clone();
+        let selector = selector.clone();
+        async move {
+            let list = api
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .step("listing the pods")?;
+            Ok(if list.items.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{} pods left", list.items.len()))
+            })
+        }
+    })
+    .await
+}
+
+async fn patch_status(ctx: Ctx) -> TestResult {
+    let name = ctx.name("pod");
+    let api = ctx.api::<Pod>();
+    create_pod(&ctx, labelled_pod(&name, json!({"app": "patch-status"}))).await?;
+    wait_phase(&ctx, &name, "Running").await?;
+    let patch = json!({
+        "metadata": {"annotations": {"patchedstatus": "true"}},
+        "status": {"conditions": [{"type": "StatusPatched", "status": "True"}]}
+    });
+    let patched = api
+        .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .step("patching the pod status")?;
+    let annotation = patched
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("patchedstatus"))
+        .cloned();
+    if annotation.as_deref() != Some("true") {
+        return Err(TestError::Assertion(format!(
+            "annotation patchedstatus is {annotation:?} after the status patch, want \"true\""
+        )));
+    }
+    let conditions = patched
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default();
+    if !conditions
+        .iter()
+        .any(|c| c.type_ == "StatusPatched" && c.status == "True")
+    {
+        return Err(TestError::Assertion(format!(
+            "condition StatusPatched missing after the patch: {conditions:?}"
+        )));
+    }
+    Ok(())
+}
+
+async fn qos_guaranteed(ctx: Ctx) -> TestResult {
+    let name = ctx.name("pod-qos-class");
+    let mut p = pod(&name, &["sleep", "600"]);
+    let resources = json!({"cpu": "100m", "memory": "100Mi"});
+    p["spec"]["containers"][0]["resources"] = json!({"requests": resources, "limits": resources});
+    let created = create_pod(&ctx, p).await?;
+    let qos = created.status.and_then(|s| s.qos_class);
+    if qos.as_deref() != Some("Guaranteed") {
+        return Err(TestError::Assertion(format!(
+            "status.qosClass {qos:?}, want Guaranteed"
+        )));
+    }
+    let read = ctx.api::<Pod>().get(&name).await.step("reading the pod")?;
+    let qos = read.status.and_then(|s| s.qos_class);
+    if qos.as_deref() != Some("Guaranteed") {
+        return Err(TestError::Assertion(format!(
+            "status.qosClass {qos:?} on read, want Guaranteed"
+        )));
+    }
+    Ok(())
+}
+
+async fn service_env_vars(ctx: Ctx) -> TestResult {
+    // A server pod behind the service "fooservice" (port 8765 -> 8080);
+    // a pod started after it sees the service in its environment.
+    let server = ctx.name("server-envvars");
+    let mut p = pod(&server, &["httpd", "-f", "-p", "8080", "-h", "/etc"]);
+    p["metadata"]["labels"] = json!({"name": server});
+    create_pod(&ctx, p).await?;
+    wait_phase(&ctx, &server, "Running").await?;
+    let service: Service = from_json(json!({
+        "metadata": {"name": "fooservice", "labels": {"name": "fooservice"}},
+        "spec": {"selector": {"name": server}, "ports": [{"port": 8765, "targetPort": 8080}]}
+    }))?;
+    let service = ctx
+        .api::<Service>()
+        .create(&kube::api::PostParams::default(), &service)
+        .await
+        .step("creating the service")?;
+    let ip = service
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .filter(|ip| !ip.is_empty() && ip != "None")
+        .ok_or_else(|| TestError::Assertion("the service got no cluster IP".into()))?;
+    let out = output_of(&ctx, pod(&ctx.name("client-envvars"), &["env"])).await?;
+    expect_lines(
+        &out,
+        &[
+            format!("FOOSERVICE_SERVICE_HOST={ip}"),
+            "FOOSERVICE_SERVICE_PORT=8765".into(),
+            format!("FOOSERVICE_PORT=tcp://{ip}:8765"),
+            format!("FOOSERVICE_PORT_8765_TCP=tcp://{ip}:8765"),
+            "FOOSERVICE_PORT_8765_TCP_PROTO=tcp".into(),
+            "FOOSERVICE_PORT_8765_TCP_PORT=8765".into(),
+            format!("FOOSERVICE_PORT_8765_TCP_ADDR={ip}"),
+        ],
+        "service environment variables",
+    )
+}
