@@ -191,7 +191,7 @@ echo "== conformance tests that need a node, on this node"
 # Every test pod uses the local busybox image (no registry here).
 expect "node conformance tests pass" ' 0 failed, 0 skipped$' \
   env OXKUBE_CONFORMANCE_IMAGE=docker.io/library/busybox:local "$bin" conformance \
-  --kubeconfig "$KUBECONFIG" --focus '\[NodeConformance\]|DisruptionController should (observe|update|block)|ServiceAccounts should mount'
+  --kubeconfig "$KUBECONFIG" --focus '\[NodeConformance\]|DisruptionController should (observe|update|block)|ServiceAccounts should mount|Security Context should support|Variable Expansion should .*subpath|PreStop should'
 
 echo "== 100 simulated nodes, 1000 pods"
 expect "cordon the real node" 'cordoned' k cordon e2e-node
