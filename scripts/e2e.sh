@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 bin=${1:-${CARGO_TARGET_DIR:-$HOME/.cache/oxkube-target}/debug/oxkube}
 work=$(mktemp -d /tmp/oxkube-e2e.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" server --data-dir "$work/data" --secure-port "$port" >"$work/server.log" 2>&1 &
+# Compaction every 30 s (kube-apiserver: 5 min) so that the conformance test
+# of lists continued past compaction finishes in about a minute.
+"$bin" server --data-dir "$work/data" --secure-port "$port" --etcd-compaction-interval 30s >"$work/server.log" 2>&1 &
 server=$!
 sim=""
 cleanup() {

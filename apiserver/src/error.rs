@@ -16,13 +16,16 @@ pub struct Cause {
     pub field: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
     pub details: Option<Box<Details>>,
+    /// `metadata.continue` of the Status: the token to go on with an
+    /// inconsistent list after the consistent one expired (410).
+    pub continue_token: Option<String>,
 }
 
 /// `details` of a Status: which object, and why.
@@ -70,6 +73,7 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            continue_token: None,
         }
     }
 
@@ -165,6 +169,7 @@ impl ApiError {
                 causes,
                 retry_after_seconds: None,
             })),
+            continue_token: None,
         }
     }
 
@@ -242,6 +247,9 @@ impl ApiError {
         });
         if let (true, Some(obj)) = (self.reason.is_empty(), status.as_object_mut()) {
             obj.remove("reason");
+        }
+        if let Some(token) = &self.continue_token {
+            status["metadata"] = json!({"continue": token});
         }
         if let Some(d) = &self.details {
             let mut details = serde_json::Map::new();

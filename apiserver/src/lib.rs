@@ -14,6 +14,7 @@ pub mod admission;
 pub mod apply;
 pub mod authn;
 pub mod bootstrap;
+pub mod compactor;
 pub mod compress;
 pub mod conversion;
 pub mod crd;
@@ -131,6 +132,7 @@ pub async fn start_with_routes(
         source,
     })?;
     settings.advertise_address = local_addr.to_string();
+    let compaction = settings.compaction_interval.map(|i| (kv.clone(), i));
     let state = ApiState::new(kv, settings);
     // The schemas behind field validation take a moment to build: start now.
     tokio::task::spawn_blocking(field_validation::warm_up);
@@ -141,7 +143,7 @@ pub async fn start_with_routes(
     state.load_services().await?;
     state.set_bootstrapped();
     let app = server::router(state.clone()).merge(extra);
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(server::serve(listener, tls, app)),
         tokio::spawn(namespace_cleanup::run(
             state.clone(),
@@ -149,6 +151,9 @@ pub async fn start_with_routes(
         )),
         tokio::spawn(crd::controller::run(state.clone())),
     ];
+    if let Some((kv, interval)) = compaction {
+        tasks.push(tokio::spawn(compactor::run(kv, interval)));
+    }
     Ok(RunningServer {
         local_addr,
         state,

@@ -29,6 +29,9 @@ pub struct ApiSettings {
     /// off by default in the in-process test server, as in upstream's
     /// integration tests).
     pub service_account_admission: bool,
+    /// `--etcd-compaction-interval`: how often the store's history is
+    /// compacted (`compactor.rs`); None: never.
+    pub compaction_interval: Option<std::time::Duration>,
 }
 
 impl Default for ApiSettings {
@@ -40,6 +43,7 @@ impl Default for ApiSettings {
             advertise_address: "127.0.0.1:6443".into(),
             service_accounts: None,
             service_account_admission: false,
+            compaction_interval: Some(std::time::Duration::from_secs(300)),
         }
     }
 }

@@ -150,6 +150,13 @@ impl TestCase {
         self
     }
 
+    /// A longer upper bound for a test that waits on the cluster's own
+    /// schedule (e.g. compaction).
+    pub const fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// The SIG area this test reports under.
     pub fn area(&self) -> &'static str {
         crate::upstream::area_of(self.name).unwrap_or("other")

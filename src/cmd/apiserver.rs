@@ -53,6 +53,46 @@ pub struct ApiFlags {
     /// Admission plugins to turn off (of those built: ServiceAccount).
     #[arg(long, value_delimiter = ',')]
     pub disable_admission_plugins: Vec<String>,
+    /// How often the store's history is compacted (Go duration, e.g. 5m,
+    /// 30s, 1h30m; 0 turns compaction off).
+    #[arg(long, default_value = "5m", value_parser = parse_go_duration)]
+    pub etcd_compaction_interval: std::time::Duration,
+}
+
+/// A Go `time.Duration` string as kube-apiserver's flags take them
+/// (`300ms`, `30s`, `5m`, `1h30m0s`, `0`).
+fn parse_go_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("missing unit in duration {text:?}"))?;
+        let (number, tail) = rest.split_at(split);
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let seconds = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(format!("unknown unit {unit:?} in duration {text:?}")),
+        };
+        total += value * seconds;
+        rest = next;
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
 }
 
 /// Admission plugins this server has (the rest of upstream's are built in
@@ -86,6 +126,7 @@ impl ApiFlags {
                 .disable_admission_plugins
                 .iter()
                 .any(|p| p == "ServiceAccount"),
+            compaction_interval: Some(self.etcd_compaction_interval).filter(|i| !i.is_zero()),
             ..Default::default()
         })
     }
@@ -176,4 +217,20 @@ pub async fn run(args: ApiserverArgs) -> anyhow::Result<()> {
     let server = apiserver::start(kv, serve, args.api.settings(None)?).await?;
     tracing::info!(addr = %server.local_addr, "API server is serving");
     super::until_signal(server).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_go_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_go_duration("1h30m0s"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_go_duration("5").is_err());
+        assert!(parse_go_duration("5x").is_err());
+    }
 }

@@ -59,7 +59,8 @@ fn decode_token(token: &str) -> ApiResult<ContinueToken> {
         .or_else(|_| base64::engine::general_purpose::STANDARD.decode(token))
         .map_err(|_| bad())?;
     let t: ContinueToken = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if t.v != "meta.k8s.io/v1" || t.rv <= 0 || t.start.contains("..") {
+    // rv -1: go on at the latest revision (the token a 410 hands out).
+    if t.v != "meta.k8s.io/v1" || t.rv == 0 || t.rv < -1 || t.start.contains("..") {
         return Err(bad());
     }
     Ok(t)
@@ -109,12 +110,14 @@ pub async fn list(
 ) -> ApiResult<ListResult> {
     check_field_selector(res, &opts.field_selector)?;
     let prefix = ObjectStore::prefix(res, namespace);
+    let mut continue_start = String::new();
     let (mut revision, mut start) = match &opts.continue_token {
         Some(token) => {
             let t = decode_token(token)?;
             let mut start = prefix.clone();
             start.extend_from_slice(t.start.as_bytes());
-            (t.rv, start)
+            continue_start = t.start;
+            (t.rv.max(0), start)
         }
         None => {
             let exact = opts.resource_version_match.as_deref() == Some("Exact");
@@ -157,7 +160,12 @@ pub async fn list(
             .await
             .map_err(|e| match e {
                 StoreError::Compacted { .. } if opts.continue_token.is_some() => {
-                    ApiError::expired(TOKEN_EXPIRED)
+                    // Upstream hands out a token to go on, inconsistently,
+                    // from the same key at the latest revision.
+                    ApiError {
+                        continue_token: Some(encode_token(-1, &continue_start)),
+                        ..ApiError::expired(TOKEN_EXPIRED)
+                    }
                 }
                 StoreError::Compacted { .. } => {
                     ApiError::expired(format!("too old resource version: {revision}"))

@@ -4,6 +4,7 @@ use crate::framework::TestCase;
 
 mod apimachinery;
 mod apps;
+mod chunking;
 mod auth;
 mod cli;
 mod cli_rc;
@@ -35,6 +36,7 @@ mod watching;
 pub fn all() -> Vec<TestCase> {
     let mut tests = Vec::new();
     tests.extend(apimachinery::tests());
+    tests.extend(chunking::tests());
     tests.extend(resource_quota::tests());
     tests.extend(garbage_collector::tests());
     tests.extend(garbage_collector_rc::tests());
