@@ -83,10 +83,11 @@ async fn lease_expiry_is_decided_by_the_leader_and_seen_by_watchers_everywhere()
     .await
     .unwrap_or(false);
     assert!(deleted, "no DELETE event for the expired lease's key");
+    // Linearizable reads: a member that has not applied the deletion yet
+    // (it arrives with the next append) waits for it first.
     for m in &cluster.members {
         let kv = m.client().await.expect("client");
-        let mut req = RangeRequest::key("leases/k");
-        req.serializable = true;
+        let req = RangeRequest::key("leases/k");
         assert_eq!(kv.range(req).await.expect("range").count, 0, "{}", m.name);
     }
     let gone = a
