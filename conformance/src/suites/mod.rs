@@ -4,8 +4,8 @@ use crate::framework::TestCase;
 
 mod apimachinery;
 mod apps;
-mod chunking;
 mod auth;
+mod chunking;
 mod cli;
 mod cli_rc;
 mod crd;
