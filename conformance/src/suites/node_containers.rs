@@ -107,6 +107,13 @@ pub fn tests() -> Vec<TestCase> {
             |c| Box::pin(termination_from_file(c)),
         )
         .with_nodes(),
+        slow(
+            TestCase::upstream(
+                "[sig-node] Container Runtime blackbox test when starting a container that exits should run with the expected status [NodeConformance] [Conformance]",
+                |c| Box::pin(expected_status(c)),
+            ),
+            300,
+        ),
         TestCase::upstream(
             "[sig-node] Security Context When creating a container with runAsUser should run the container with uid 65534 [LinuxOnly] [NodeConformance] [Conformance]",
             |c| Box::pin(run_as_user_65534(c)),
@@ -789,6 +796,61 @@ async fn termination_from_file(ctx: Ctx) -> TestResult {
         termination_message(&ctx, container, "Succeeded").await?,
         "OK",
     )
+}
+
+// ---- Container Runtime: status of a container that exits
+
+/// Exits 1 on its first run, 0 on its second, then keeps running (the
+/// runs are counted in a file of the pod's emptyDir).
+const EXIT_SCRIPT: &str = "f=/restart-count/restartCount; echo hello >> $f; count=$(wc -l < $f); \
+    if [ $count -eq 1 ]; then exit 1; fi; if [ $count -eq 2 ]; then exit 0; fi; \
+    trap 'exit 0' TERM; while true; do sleep 1; done";
+
+async fn expected_status(ctx: Ctx) -> TestResult {
+    // (restartPolicy, restarts, phase, ready, running)
+    let cases = [
+        ("Always", "rpa", 2, "Running", true, true),
+        ("OnFailure", "rpof", 1, "Succeeded", false, false),
+        ("Never", "rpn", 0, "Failed", false, false),
+    ];
+    for (policy, suffix, restarts, want_phase, want_ready, want_running) in cases {
+        let name = ctx.name(&format!("terminate-cmd-{suffix}"));
+        let mut p = pod(&name, &["sh", "-c", EXIT_SCRIPT]);
+        p["spec"]["restartPolicy"] = json!(policy);
+        p["spec"]["volumes"] = json!([{"name": "restart-count", "emptyDir": {}}]);
+        p["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "restart-count", "mountPath": "/restart-count"}]);
+        create_pod(&ctx, p).await?;
+        let what = format!(
+            "restartPolicy {policy}: restartCount {restarts}, phase {want_phase}, ready {want_ready}, running {want_running}"
+        );
+        wait_pod(&ctx, &name, &what, Duration::from_secs(150), |pod| {
+            let s = container_status(pod, "test-container");
+            let count = s.as_ref().map_or(-1, |s| s.restart_count);
+            let ready = s.as_ref().is_some_and(|s| s.ready);
+            let state = s.and_then(|s| s.state).unwrap_or_default();
+            let running = state.running.is_some();
+            let settled = if want_running {
+                running
+            } else {
+                state.terminated.is_some()
+            };
+            if count == restarts && phase(pod) == want_phase && ready == want_ready && settled {
+                Ok(())
+            } else {
+                Err(format!(
+                    "restartCount {count}, phase {:?}, ready {ready}, state {state:?}",
+                    phase(pod)
+                ))
+            }
+        })
+        .await?;
+        ctx.api::<Pod>()
+            .delete(&name, &DeleteParams::default())
+            .await
+            .step(format!("deleting pod {name}"))?;
+    }
+    Ok(())
 }
 
 // ---- Security Context

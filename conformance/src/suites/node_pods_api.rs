@@ -15,6 +15,7 @@ use crate::framework::{
     Ctx, Step, TestCase, TestError, TestResult, from_json, next_event, update_with_retries,
     wait_for,
 };
+use crate::images::busybox;
 use crate::pod_runs::{expect_lines, output_of};
 
 pub fn tests() -> Vec<TestCase> {
@@ -37,6 +38,11 @@ pub fn tests() -> Vec<TestCase> {
         TestCase::upstream(
             "[sig-node] Pods should patch a pod status [Conformance]",
             |c| Box::pin(patch_status(c)),
+        )
+        .with_running_pods(),
+        TestCase::upstream(
+            "[sig-node] Pods should run through the lifecycle of Pods and PodStatus [Conformance]",
+            |c| Box::pin(lifecycle(c)),
         )
         .with_running_pods(),
         TestCase::upstream(
@@ -228,40 +234,140 @@ async fn delete_collection(ctx: Ctx) -> TestResult {
 async fn patch_status(ctx: Ctx) -> TestResult {
     let name = ctx.name("pod");
     let api = ctx.api::<Pod>();
-    create_pod(&ctx, labelled_pod(&name, json!({"app": "patch-status"}))).await?;
+    create_pod(&ctx, labelled_pod(&name, json!({"e2e": name}))).await?;
     wait_phase(&ctx, &name, "Running").await?;
     let patch = json!({
         "metadata": {"annotations": {"patchedstatus": "true"}},
-        "status": {"conditions": [{"type": "StatusPatched", "status": "True"}]}
+        "status": {"message": "Patched by e2e test", "reason": "E2E"}
     });
     let patched = api
-        .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .step("patching the pod status")?;
-    let annotation = patched
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("patchedstatus"))
-        .cloned();
-    if annotation.as_deref() != Some("true") {
-        return Err(TestError::Assertion(format!(
-            "annotation patchedstatus is {annotation:?} after the status patch, want \"true\""
-        )));
-    }
-    let conditions = patched
-        .status
-        .and_then(|s| s.conditions)
-        .unwrap_or_default();
-    if !conditions
-        .iter()
-        .any(|c| c.type_ == "StatusPatched" && c.status == "True")
+    let status = patched.status.unwrap_or_default();
+    if status.message.as_deref() != Some("Patched by e2e test")
+        || status.reason.as_deref() != Some("E2E")
     {
         return Err(TestError::Assertion(format!(
-            "condition StatusPatched missing after the patch: {conditions:?}"
+            "status message {:?} and reason {:?} after the patch, want \"Patched by e2e test\" and \"E2E\"",
+            status.message, status.reason
         )));
     }
     Ok(())
+}
+
+async fn lifecycle(ctx: Ctx) -> TestResult {
+    let name = ctx.name("pod-test");
+    let selector = "test-pod-static=true";
+    let api = ctx.api::<Pod>();
+    let rv = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .step("listing the pods")?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let mut watch = api
+        .watch(&WatchParams::default().labels(selector), &rv)
+        .await
+        .step("watching the pods")?
+        .boxed();
+    let mut p = labelled_pod(&name, json!({"test-pod-static": "true"}));
+    p["spec"]["containers"][0]["name"] = json!(name);
+    create_pod(&ctx, p).await?;
+    loop {
+        match next_event(&mut watch, POD_TIMEOUT, "the pod Running").await? {
+            WatchEvent::Added(p) | WatchEvent::Modified(p)
+                if super::node_containers::phase(&p) == "Running" =>
+            {
+                break;
+            }
+            _ => {}
+        }
+    }
+    // A strategic merge patch of a label and the container's image (an
+    // other spelling of the same image where the image is local).
+    let image = busybox();
+    let image2 = image
+        .strip_prefix("docker.io/library/")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("docker.io/{image}"));
+    let patch = json!({
+        "metadata": {"labels": {"test-pod": "patched"}},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": name, "image": image2}]}
+    });
+    let patched = api
+        .patch(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .step("patching the pod")?;
+    let label = patched
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("test-pod"))
+        .cloned();
+    let got_image = patched
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone());
+    if label.as_deref() != Some("patched") || got_image.as_deref() != Some(image2.as_str()) {
+        return Err(TestError::Assertion(format!(
+            "after the patch: label test-pod {label:?}, image {got_image:?}; want \"patched\" and {image2:?}"
+        )));
+    }
+    // Ready and ContainersReady set to False through /status.
+    let updated = update_with_retries(&api, &name, true, |p| {
+        let mut flipped = 0;
+        for c in p
+            .status
+            .iter_mut()
+            .flat_map(|s| s.conditions.iter_mut().flatten())
+        {
+            if (c.type_ == "Ready" || c.type_ == "ContainersReady") && c.status == "True" {
+                c.status = "False".into();
+                flipped += 1;
+            }
+        }
+        if flipped != 2 {
+            return Err(TestError::Assertion(format!(
+                "{flipped} of Ready/ContainersReady were True, want 2"
+            )));
+        }
+        Ok(())
+    })
+    .await?;
+    let falses = updated
+        .status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .filter(|c| (c.type_ == "Ready" || c.type_ == "ContainersReady") && c.status == "False")
+        .count();
+    if falses != 2 {
+        return Err(TestError::Assertion(format!(
+            "{falses} of Ready/ContainersReady are False after the status update, want 2"
+        )));
+    }
+    api.delete_collection(
+        &DeleteParams::default().grace_period(1),
+        &ListParams::default().labels(selector),
+    )
+    .await
+    .step("deleting the pod by collection")?;
+    loop {
+        if let WatchEvent::Deleted(p) =
+            next_event(&mut watch, POD_TIMEOUT, "the pod DELETED").await?
+            && p.metadata.name.as_deref() == Some(name.as_str())
+        {
+            break;
+        }
+    }
+    match api.get_opt(&name).await.step("reading the deleted pod")? {
+        None => Ok(()),
+        Some(_) => Err(TestError::Assertion(
+            "the pod is still there after DELETED".into(),
+        )),
+    }
 }
 
 async fn qos_guaranteed(ctx: Ctx) -> TestResult {
