@@ -169,11 +169,35 @@ pub fn keep_foreign_conditions(view: &mut Pod, api: &Pod) {
 }
 
 /// The status to report for `pod` on a node at `host_ip`.
+/// Upstream's reason and message for a pod stopped at its active deadline.
+pub const DEADLINE_REASON: &str = "DeadlineExceeded";
+pub const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
+
+/// Whether `pod` has run longer than `spec.activeDeadlineSeconds` at `now`,
+/// counted from `status.startTime` (upstream's activeDeadlineHandler).
+pub fn past_active_deadline(pod: &Pod, now: Timestamp) -> bool {
+    let Some(deadline) = pod.spec.as_ref().and_then(|s| s.active_deadline_seconds) else {
+        return false;
+    };
+    let Some(start) = pod.status.as_ref().and_then(|s| s.start_time.as_ref()) else {
+        return false;
+    };
+    now.as_second() - start.0.as_second() >= deadline
+}
+
 pub fn compute(pod: &Pod, rt: &PodRuntimeStatus, host_ip: &str, now: Timestamp) -> PodStatus {
     let previous = pod.status.clone().unwrap_or_default();
     let old_conditions = previous.conditions.clone().unwrap_or_default();
     let spec = pod.spec.clone().unwrap_or_default();
-    let phase = phase(pod, rt);
+    let was_terminal = matches!(previous.phase.as_deref(), Some("Succeeded" | "Failed"));
+    // Past its active deadline the pod fails (its containers are stopped
+    // by the runtime); a pod that already finished keeps its phase.
+    let deadline = if was_terminal {
+        previous.reason.as_deref() == Some(DEADLINE_REASON)
+    } else {
+        past_active_deadline(pod, now)
+    };
+    let phase = if deadline { "Failed" } else { phase(pod, rt) };
     let terminal = phase == "Succeeded" || phase == "Failed";
 
     let init_statuses: Vec<ContainerStatus> = spec
@@ -310,6 +334,8 @@ pub fn compute(pod: &Pod, rt: &PodRuntimeStatus, host_ip: &str, now: Timestamp) 
         init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
         container_statuses: Some(statuses),
         qos_class: previous.qos_class.clone(),
+        reason: deadline.then(|| DEADLINE_REASON.to_string()),
+        message: deadline.then(|| DEADLINE_MESSAGE.to_string()),
         ..Default::default()
     }
 }
@@ -457,5 +483,40 @@ mod tests {
                 .as_deref(),
             Some("ContainerCreating")
         );
+    }
+
+    #[test]
+    fn active_deadline_fails_the_pod() {
+        let mut p = pod("Always", &["c"]);
+        let start = Timestamp::from_second(1_000).unwrap();
+        p.status = Some(PodStatus {
+            phase: Some("Running".into()),
+            start_time: Some(Time(start)),
+            ..Default::default()
+        });
+        let rt = PodRuntimeStatus {
+            sandbox_ready: true,
+            pod_ip: None,
+            init_containers: vec![],
+            containers: vec![running("c", true)],
+        };
+        let at = |s| Timestamp::from_second(s).unwrap();
+        assert_eq!(
+            compute(&p, &rt, "10.0.0.1", at(1_100)).phase.as_deref(),
+            Some("Running")
+        );
+        if let Some(spec) = p.spec.as_mut() {
+            spec.active_deadline_seconds = Some(5);
+        }
+        assert!(!past_active_deadline(&p, at(1_004)));
+        let status = compute(&p, &rt, "10.0.0.1", at(1_005));
+        assert_eq!(status.phase.as_deref(), Some("Failed"));
+        assert_eq!(status.reason.as_deref(), Some(DEADLINE_REASON));
+        assert_eq!(status.message.as_deref(), Some(DEADLINE_MESSAGE));
+        // A pod that finished before its deadline is not marked.
+        p.status.as_mut().unwrap().phase = Some("Succeeded".into());
+        let status = compute(&p, &rt, "10.0.0.1", at(1_100));
+        assert_eq!(status.reason, None);
+        assert_ne!(status.phase.as_deref(), Some("Failed"));
     }
 }

@@ -31,6 +31,11 @@ pub fn tests() -> Vec<TestCase> {
         )
         .with_nodes(),
         TestCase::upstream(
+            "[sig-node] Pods should allow activeDeadlineSeconds to be updated [NodeConformance] [Conformance]",
+            |c| Box::pin(active_deadline_updated(c)),
+        )
+        .with_nodes(),
+        TestCase::upstream(
             "[sig-node] Pods should delete a collection of pods [Conformance]",
             |c| Box::pin(delete_collection(c)),
         )
@@ -172,6 +177,29 @@ async fn updated(ctx: Ctx) -> TestResult {
     if names != [name.clone()] {
         return Err(TestError::Assertion(format!(
             "pods labelled time=second: {names:?}, want [{name}]"
+        )));
+    }
+    Ok(())
+}
+
+async fn active_deadline_updated(ctx: Ctx) -> TestResult {
+    let name = ctx.name("pod-update-activedeadlineseconds");
+    let api = ctx.api::<Pod>();
+    create_pod(&ctx, labelled_pod(&name, json!({"name": "foo"}))).await?;
+    wait_phase(&ctx, &name, "Running").await?;
+    update_with_retries(&api, &name, false, |p| {
+        if let Some(spec) = p.spec.as_mut() {
+            spec.active_deadline_seconds = Some(5);
+        }
+        Ok(())
+    })
+    .await?;
+    // The kubelet stops the pod once it ran 5 s: Failed, DeadlineExceeded.
+    let pod = wait_phase(&ctx, &name, "Failed").await?;
+    let reason = pod.status.and_then(|s| s.reason);
+    if reason.as_deref() != Some("DeadlineExceeded") {
+        return Err(TestError::Assertion(format!(
+            "status.reason {reason:?}, want DeadlineExceeded"
         )));
     }
     Ok(())

@@ -1403,6 +1403,22 @@ impl Runtime for ContainerdRuntime {
             .as_ref()
             .and_then(|s| s.phase.as_deref())
             .is_some_and(|p| p == "Succeeded" || p == "Failed");
+        // Past spec.activeDeadlineSeconds the pod's containers are stopped
+        // (the status reports Failed, DeadlineExceeded).
+        if !state.killed && crate::pod_status::past_active_deadline(pod, Timestamp::now()) {
+            tracing::info!(pod = %state.pod_name.1, "active deadline exceeded, stopping the pod");
+            self.events
+                .pod_event(
+                    pod,
+                    None,
+                    false,
+                    crate::pod_status::DEADLINE_REASON,
+                    crate::pod_status::DEADLINE_MESSAGE,
+                )
+                .await;
+            let grace = crate::pod_workers::grace_period(pod);
+            self.teardown(pod, &mut state, grace).await;
+        }
         if !state.killed && !terminal {
             self.ensure_sandbox(pod, &mut state).await?;
             // Init containers one at a time; each must exit 0.
