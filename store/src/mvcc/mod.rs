@@ -60,4 +60,4 @@ mod writer;
 pub use engine::{ETCD_VERSION, Engine};
 pub use op::{LogMark, WriteOp, WriteResult};
 pub use options::EngineOptions;
-pub use replicated::Dump;
+pub use replicated::{Dump, LoggedEntry};

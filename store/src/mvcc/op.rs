@@ -23,6 +23,19 @@ pub enum WriteOp {
     Compact { revision: i64 },
 }
 
+impl WriteOp {
+    /// Whether the op depends on the exact published state or must be
+    /// applied on its own (lease revocation, compaction, a txn reading at
+    /// a revision), so it cannot share a log entry with other ops.
+    pub fn needs_own_entry(&self) -> bool {
+        match self {
+            WriteOp::Txn(req) => super::txn::reads_history(req),
+            WriteOp::LeaseRevoke { .. } | WriteOp::Compact { .. } => true,
+            WriteOp::Put(_) | WriteOp::Delete(_) | WriteOp::LeaseGrant { .. } => false,
+        }
+    }
+}
+
 /// The answer to one applied [`WriteOp`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WriteResult {

@@ -23,6 +23,14 @@ use crate::kv::{
     TxnResponse,
 };
 
+/// One log entry to apply: its ops (none for an entry that only moves the
+/// mark) and its mark.
+#[derive(Debug, Clone)]
+pub struct LoggedEntry {
+    pub ops: Vec<WriteOp>,
+    pub mark: LogMark,
+}
+
 /// The writer's typed answer to one logged command.
 enum Pending {
     Mark(Receiver<()>),
@@ -50,55 +58,97 @@ impl Engine {
         &self,
         entries: Vec<(Option<WriteOp>, LogMark)>,
     ) -> Result<Vec<Result<WriteResult, StoreError>>, StoreError> {
+        let entries = entries
+            .into_iter()
+            .map(|(op, mark)| LoggedEntry {
+                ops: op.into_iter().collect(),
+                mark,
+            })
+            .collect();
+        let answers = self.apply_logged_entries(entries).await?;
+        Ok(answers
+            .into_iter()
+            .map(|mut ops| ops.pop().unwrap_or(Ok(WriteResult::None)))
+            .collect())
+    }
+
+    /// Applies log entries of any number of ops each, in order. An entry's
+    /// ops and its mark are written in one batch (a crash never leaves half
+    /// an entry applied); an entry without ops only moves the mark. The
+    /// answers are per entry, one per op. Ops that need the exact published
+    /// state (see [`WriteOp::needs_own_entry`]) must be alone in their entry.
+    pub async fn apply_logged_entries(
+        &self,
+        entries: Vec<LoggedEntry>,
+    ) -> Result<Vec<Vec<Result<WriteResult, StoreError>>>, StoreError> {
         let mut pending = Vec::with_capacity(entries.len());
-        for (op, mark) in entries {
-            let (cmd, answer) = match op {
-                None => {
-                    let (reply, rx) = oneshot::channel();
-                    (WriteCmd::Mark { mark, reply }, Pending::Mark(rx))
-                }
-                Some(op) => {
-                    let (cmd, answer) = op_cmd(op);
-                    (
-                        WriteCmd::Logged {
-                            cmd: Box::new(cmd),
-                            mark,
-                        },
-                        answer,
-                    )
-                }
-            };
-            self.writer
-                .send(cmd)
-                .map_err(|_| StoreError::Backend("store is shut down".to_string()))?;
-            pending.push(answer);
+        for LoggedEntry { ops, mark } in entries {
+            if ops.is_empty() {
+                let (reply, rx) = oneshot::channel();
+                self.enqueue(WriteCmd::Mark { mark, reply })?;
+                pending.push(vec![Pending::Mark(rx)]);
+                continue;
+            }
+            let last = ops.len() - 1;
+            let mut answers = Vec::with_capacity(ops.len());
+            let mut mark = Some(mark);
+            for (i, op) in ops.into_iter().enumerate() {
+                let (cmd, answer) = op_cmd(op);
+                let cmd = match mark.take() {
+                    Some(mark) if i == last => WriteCmd::Logged {
+                        cmd: Box::new(cmd),
+                        mark,
+                    },
+                    taken => {
+                        mark = taken;
+                        WriteCmd::LoggedPart(Box::new(cmd))
+                    }
+                };
+                self.enqueue(cmd)?;
+                answers.push(answer);
+            }
+            pending.push(answers);
         }
         let mut out = Vec::with_capacity(pending.len());
-        for answer in pending {
-            let result = match answer {
-                Pending::Mark(rx) => wait(rx).await?.map(|()| WriteResult::None),
-                Pending::Put(rx) => wait(rx).await?.map(WriteResult::Put),
-                Pending::Delete(rx) => wait(rx).await?.map(WriteResult::Delete),
-                Pending::Txn(rx) => wait(rx).await?.map(WriteResult::Txn),
-                Pending::LeaseGrant(rx) => wait(rx).await?.map(WriteResult::LeaseGrant),
-                Pending::LeaseRevoke(rx) => wait(rx).await?.map(WriteResult::LeaseRevoke),
-                Pending::Compact(rx) => match wait(rx).await? {
-                    Ok((header, removed)) => {
-                        let shared = self.shared.clone();
-                        blocking(move || recovery::remove_records(&shared.backend, &removed))
-                            .await?;
-                        Ok(WriteResult::Compact(CompactResponse { header }))
-                    }
-                    Err(err) => Err(err),
-                },
-            };
-            // The engine failing is not an answer to the op: stop applying.
-            if let Err(StoreError::Backend(msg)) = &result {
-                return Err(StoreError::Backend(msg.clone()));
+        for answers in pending {
+            let mut results = Vec::with_capacity(answers.len());
+            for answer in answers {
+                results.push(self.answer(answer).await?);
             }
-            out.push(result);
+            out.push(results);
         }
         Ok(out)
+    }
+
+    fn enqueue(&self, cmd: WriteCmd) -> Result<(), StoreError> {
+        self.writer
+            .send(cmd)
+            .map_err(|_| StoreError::Backend("store is shut down".to_string()))
+    }
+
+    /// One op's answer; `Err` only when the engine itself failed.
+    async fn answer(&self, answer: Pending) -> Result<Result<WriteResult, StoreError>, StoreError> {
+        let result = match answer {
+            Pending::Mark(rx) => wait(rx).await?.map(|()| WriteResult::None),
+            Pending::Put(rx) => wait(rx).await?.map(WriteResult::Put),
+            Pending::Delete(rx) => wait(rx).await?.map(WriteResult::Delete),
+            Pending::Txn(rx) => wait(rx).await?.map(WriteResult::Txn),
+            Pending::LeaseGrant(rx) => wait(rx).await?.map(WriteResult::LeaseGrant),
+            Pending::LeaseRevoke(rx) => wait(rx).await?.map(WriteResult::LeaseRevoke),
+            Pending::Compact(rx) => match wait(rx).await? {
+                Ok((header, removed)) => {
+                    let shared = self.shared.clone();
+                    blocking(move || recovery::remove_records(&shared.backend, &removed)).await?;
+                    Ok(WriteResult::Compact(CompactResponse { header }))
+                }
+                Err(err) => Err(err),
+            },
+        };
+        // The engine failing is not an answer to the op: stop applying.
+        if let Err(StoreError::Backend(msg)) = &result {
+            return Err(StoreError::Backend(msg.clone()));
+        }
+        Ok(result)
     }
 
     /// The last applied entry's mark (`applied` empty when none).
@@ -196,5 +246,98 @@ fn op_cmd(op: WriteOp) -> (WriteCmd, Pending) {
                 Pending::Compact(rx),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::{Kv, PutRequest, RangeRequest, TxnRequest};
+    use crate::mvcc::EngineOptions;
+
+    fn put(key: String) -> WriteOp {
+        WriteOp::Put(PutRequest {
+            key: key.into_bytes(),
+            value: b"v".to_vec(),
+            ..Default::default()
+        })
+    }
+
+    fn mark(index: u8) -> LogMark {
+        LogMark {
+            applied: vec![index],
+            membership: None,
+        }
+    }
+
+    /// Entries of many ops (more than one writer group holds) are applied
+    /// whole, in order, with one answer per op and the last entry's mark.
+    #[tokio::test]
+    async fn entries_of_many_ops_apply_in_order_with_one_answer_each() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = EngineOptions {
+            expire_leases: false,
+            ..Default::default()
+        };
+        let engine = Engine::open(dir.path(), options).expect("open");
+        let big: Vec<WriteOp> = (0..1500).map(|i| put(format!("k{i:05}"))).collect();
+        // A txn in the same entry sees the earlier ops of its entry.
+        let txn = WriteOp::Txn(TxnRequest {
+            compare: vec![crate::kv::Compare {
+                key: b"k01499".to_vec(),
+                target: crate::kv::CompareTarget::Version(1),
+                range_end: Vec::new(),
+                result: crate::kv::CompareResult::Equal,
+            }],
+            success: vec![crate::kv::RequestOp::Put(PutRequest {
+                key: b"txn".to_vec(),
+                value: b"ok".to_vec(),
+                ..Default::default()
+            })],
+            ..Default::default()
+        });
+        let answers = engine
+            .apply_logged_entries(vec![
+                LoggedEntry {
+                    ops: big,
+                    mark: mark(1),
+                },
+                LoggedEntry {
+                    ops: Vec::new(),
+                    mark: mark(2),
+                },
+                LoggedEntry {
+                    ops: vec![put("z".to_string()), txn],
+                    mark: mark(3),
+                },
+            ])
+            .await
+            .expect("apply");
+        assert_eq!(
+            answers.iter().map(Vec::len).collect::<Vec<_>>(),
+            [1500, 1, 2]
+        );
+        match &answers[0][1499] {
+            Ok(WriteResult::Put(resp)) => assert_eq!(resp.header.revision, 1501),
+            other => panic!("unexpected answer {other:?}"),
+        }
+        match &answers[2][1] {
+            Ok(WriteResult::Txn(resp)) => {
+                assert!(resp.succeeded);
+                assert_eq!(resp.header.revision, 1503);
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+        let range = engine
+            .range(RangeRequest {
+                key: b"txn".to_vec(),
+                ..Default::default()
+            })
+            .await
+            .expect("range");
+        assert_eq!(range.kvs.len(), 1);
+        assert_eq!(range.kvs[0].mod_revision, 1503);
+        let stored = engine.log_mark().expect("mark").expect("some mark");
+        assert_eq!(stored.applied, vec![3]);
     }
 }

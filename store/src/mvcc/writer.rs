@@ -66,6 +66,11 @@ pub enum WriteCmd {
         cmd: Box<WriteCmd>,
         mark: LogMark,
     },
+    /// A request of a log entry whose later requests follow (the entry's
+    /// last request is a `Logged` with its mark): the group stays open
+    /// until that one, so an entry's changes are never split between
+    /// batches. Such requests must not start a group.
+    LoggedPart(Box<WriteCmd>),
     /// A log entry without changes: only `mark` is written.
     Mark {
         mark: LogMark,
@@ -89,7 +94,7 @@ impl WriteCmd {
             | WriteCmd::Compact { .. }
             | WriteCmd::Install { .. }
             | WriteCmd::Shutdown => true,
-            WriteCmd::Logged { cmd, .. } => cmd.starts_group(published),
+            WriteCmd::Logged { cmd, .. } | WriteCmd::LoggedPart(cmd) => cmd.starts_group(published),
             WriteCmd::Put(..)
             | WriteCmd::Delete(..)
             | WriteCmd::LeaseGrant { .. }
@@ -135,9 +140,15 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<WriteCmd>, published_tx: watch::Sen
             let state = shared.state();
             let mut group = Group::new(&shared, &state, &mut ids);
             group.apply(first);
-            while !alone && group.replies.len() < MAX_GROUP {
-                match rx.try_recv() {
-                    Ok(cmd) if cmd.starts_group(state.rev) => {
+            while !alone && (group.replies.len() < MAX_GROUP || group.mid_entry) {
+                // Inside a log entry, wait for the rest of it.
+                let next = if group.mid_entry {
+                    rx.recv().map_err(|_| ())
+                } else {
+                    rx.try_recv().map_err(|_| ())
+                };
+                match next {
+                    Ok(cmd) if !group.mid_entry && cmd.starts_group(state.rev) => {
                         carry = Some(cmd);
                         break;
                     }
@@ -197,6 +208,9 @@ struct Group<'a> {
     applied: u64,
     /// The log entry of the last logged request in the group.
     mark: Option<LogMark>,
+    /// The last request was a [`WriteCmd::LoggedPart`]: its entry is not
+    /// complete yet.
+    mid_entry: bool,
 }
 
 impl<'a> Group<'a> {
@@ -221,6 +235,7 @@ impl<'a> Group<'a> {
             replies: Vec::new(),
             applied: 0,
             mark: None,
+            mid_entry: false,
         }
     }
 
@@ -268,8 +283,14 @@ impl<'a> Group<'a> {
                     "compaction inside a commit group".to_string(),
                 )));
             }
+            WriteCmd::LoggedPart(cmd) => {
+                self.applied -= 1;
+                self.mid_entry = true;
+                self.apply(*cmd);
+            }
             WriteCmd::Logged { cmd, mark } => {
                 self.applied -= 1;
+                self.mid_entry = false;
                 // The mark goes with the changes: keep the latest one even
                 // when a membership mark came earlier in the group.
                 let membership = mark

@@ -25,6 +25,7 @@ use super::forward::{ForwardError, ForwardRequest, ForwardResponse};
 use super::log_store::LogStore;
 use super::network::Network;
 use super::peer_rpc::{Method, PeerClient, PeerHandler};
+use super::proposer::Proposer;
 use super::state_machine::StateMachine;
 use super::types::{Applied, NodeId, PeerNode, Raft, decode, encode};
 
@@ -99,6 +100,7 @@ pub struct RaftMember {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     node: PeerNode,
     reads: ReadRounds,
+    proposer: Proposer,
 }
 
 /// Coalesces read-index requests on the leader: one confirmation round (a
@@ -160,6 +162,9 @@ impl RaftMember {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_count),
             max_in_snapshot_log_to_keep: config.snapshot_catchup,
             purge_batch_size: 256,
+            // Entries carry up to proposer::MAX_BATCH_BYTES of ops: keep
+            // one AppendEntries well under the peer message limit.
+            max_payload_entries: 64,
             ..Default::default()
         }
         .validate()
@@ -205,6 +210,7 @@ impl RaftMember {
             "raft member started"
         );
 
+        let (proposer, proposing) = Proposer::start(raft.clone());
         let member = Arc::new(RaftMember {
             id,
             raft,
@@ -217,8 +223,10 @@ impl RaftMember {
             tasks: Mutex::new(Vec::new()),
             node,
             reads: ReadRounds::default(),
+            proposer,
         });
         let tasks = vec![
+            proposing,
             tokio::spawn(follow_metrics(Arc::downgrade(&member))),
             tokio::spawn(expire_leases(Arc::downgrade(&member))),
             tokio::spawn(publish(Arc::downgrade(&member))),
@@ -362,10 +370,9 @@ impl RaftMember {
             return Err(ForwardError::NotLeader(self.leader()));
         }
         match req {
-            ForwardRequest::Write(op) => match self.raft.client_write(op).await {
-                Ok(resp) => Ok(ForwardResponse::Write(resp.data)),
-                Err(err) => Err(write_error(err)),
-            },
+            ForwardRequest::Write(op) => {
+                self.proposer.propose(op).await.map(ForwardResponse::Write)
+            }
             ForwardRequest::ReadIndex => self.read_index().await.map(ForwardResponse::ReadIndex),
             ForwardRequest::KeepAlive(id) => Ok(ForwardResponse::KeepAlive(
                 self.engine.lease_keep_alive(id).await?,
@@ -533,7 +540,9 @@ pub(super) fn unexpected(answer: ForwardResponse) -> StoreError {
     StoreError::Backend(format!("unexpected answer from the leader: {answer:?}"))
 }
 
-fn write_error(err: RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>) -> ForwardError {
+pub(super) fn write_error(
+    err: RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>,
+) -> ForwardError {
     match err {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
             ForwardError::NotLeader(f.leader_id)

@@ -8,6 +8,7 @@
 //!   changes in one batch; snapshots are engine dumps.
 //! - `peer_rpc`, `network`: the peer gRPC service and openraft's client.
 //! - `forward`: what members ask the leader.
+//! - `proposer`: the leader's batching of writes into log entries.
 //! - `member`: [`RaftMember`], start-up, routing to the leader, the
 //!   leader's lease expiry.
 //! - `kv_impl`: the [`crate::Kv`] contract on a member.
@@ -21,6 +22,7 @@ pub mod log_store;
 pub mod member;
 pub mod network;
 pub mod peer_rpc;
+pub mod proposer;
 pub mod state_machine;
 pub mod types;
 

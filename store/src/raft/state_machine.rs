@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, SnapshotMeta, StorageIOError};
 
-use crate::mvcc::{Engine, LogMark};
+use crate::mvcc::{Engine, LogMark, LoggedEntry};
 
 use super::types::{
-    Applied, Entry, LogId, PeerNode, Snapshot, StorageError, StoredMembership, TypeConfig, decode,
-    encode,
+    Answers, Applied, Entry, LogId, PeerNode, Proposal, Snapshot, StorageError, StoredMembership,
+    TypeConfig, decode, encode,
 };
 
 fn sm_err(verb: ErrorVerb, e: impl ToString) -> StorageError {
@@ -132,7 +132,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Answers>, StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -140,29 +140,32 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut batch = Vec::new();
         for entry in entries {
             let applied = encode(&entry.log_id).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-            let (op, membership) = match entry.payload {
-                EntryPayload::Blank => (None, None),
-                EntryPayload::Normal(op) => (Some(op), None),
+            let (ops, membership) = match entry.payload {
+                EntryPayload::Blank => (Vec::new(), None),
+                EntryPayload::Normal(Proposal(ops)) => (ops, None),
                 EntryPayload::Membership(m) => {
                     let stored = StoredMembership::new(Some(entry.log_id), m);
                     let bytes = encode(&stored).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-                    (None, Some(bytes))
+                    (Vec::new(), Some(bytes))
                 }
             };
-            batch.push((
-                op,
-                LogMark {
+            batch.push(LoggedEntry {
+                ops,
+                mark: LogMark {
                     applied,
                     membership,
                 },
-            ));
+            });
         }
         let results = self
             .engine
-            .apply_logged(batch)
+            .apply_logged_entries(batch)
             .await
             .map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        Ok(results.into_iter().map(Applied).collect())
+        Ok(results
+            .into_iter()
+            .map(|ops| Answers(ops.into_iter().map(Applied).collect()))
+            .collect())
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
