@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/oxkube-target}"
 export CARGO_TERM_COLOR=never
+# A clean clone gains nothing from incremental artifacts, which take many
+# GiB of disk per checkout path.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 export RUST_BACKTRACE=1
 
 scripts/install-deps.sh
