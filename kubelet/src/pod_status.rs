@@ -235,6 +235,20 @@ pub fn compute(pod: &Pod, rt: &PodRuntimeStatus, host_ip: &str, now: Timestamp) 
             None => not_created(&c.name, c.image.as_deref().unwrap_or(""), waiting_reason),
         })
         .collect();
+    // Ephemeral containers' statuses come with the regular ones.
+    let ephemeral_statuses: Vec<ContainerStatus> = spec
+        .ephemeral_containers
+        .iter()
+        .flatten()
+        .map(|c| match rt.containers.iter().find(|s| s.name == c.name) {
+            Some(s) => api_container_status(s),
+            None => not_created(
+                &c.name,
+                c.image.as_deref().unwrap_or(""),
+                "ContainerCreating",
+            ),
+        })
+        .collect();
     let unready: Vec<&str> = statuses
         .iter()
         .filter(|s| !s.ready)
@@ -333,6 +347,8 @@ pub fn compute(pod: &Pod, rt: &PodRuntimeStatus, host_ip: &str, now: Timestamp) 
         start_time: previous.start_time.clone().or(Some(Time(now))),
         init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
         container_statuses: Some(statuses),
+        ephemeral_container_statuses: (!ephemeral_statuses.is_empty())
+            .then_some(ephemeral_statuses),
         qos_class: previous.qos_class.clone(),
         reason: deadline.then(|| DEADLINE_REASON.to_string()),
         message: deadline.then(|| DEADLINE_MESSAGE.to_string()),

@@ -161,6 +161,11 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> ApiResult<Response> {
                 _ => Err(method_not_allowed()),
             };
         }
+        // Reads and writes of the pod whose strategy keeps all but
+        // spec.ephemeralContainers.
+        Some("ephemeralcontainers")
+            if ctx.res.has_subresource("ephemeralcontainers")
+                && matches!(ctx.info.verb, "get" | "update" | "patch") => {}
         Some("finalize") if ctx.res.has_subresource("finalize") && ctx.info.verb != "update" => {
             return Err(method_not_allowed());
         }

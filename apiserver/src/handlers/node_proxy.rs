@@ -57,8 +57,17 @@ pub async fn pod_log(ctx: &Ctx) -> ApiResult<Response> {
     };
     let containers = names("containers");
     let init = names("initContainers");
+    let ephemeral = names("ephemeralContainers");
     let container = match ctx.param("container").filter(|c| !c.is_empty()) {
-        Some(c) if containers.iter().chain(&init).any(|n| n == c) => c.to_string(),
+        Some(c)
+            if containers
+                .iter()
+                .chain(&init)
+                .chain(&ephemeral)
+                .any(|n| n == c) =>
+        {
+            c.to_string()
+        }
         Some(c) => {
             return Err(ApiError::bad_request(format!(
                 "container {c} is not valid for pod {name}"
@@ -343,11 +352,17 @@ async fn stream_inner(
                 .collect()
         })
         .unwrap_or_default();
+    // Init and ephemeral containers may be named too (kubectl debug).
+    let named: Vec<String> = ["initContainers", "ephemeralContainers"]
+        .iter()
+        .flat_map(|key| pod["spec"][*key].as_array().into_iter().flatten())
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect();
     let target = if sub == "portforward" {
         String::new()
     } else {
         let container = match params.get("container").filter(|c| !c.is_empty()) {
-            Some(c) if containers.contains(c) => c.clone(),
+            Some(c) if containers.contains(c) || named.contains(c) => c.clone(),
             Some(c) => {
                 return Err(ApiError::bad_request(format!(
                     "container {c} is not valid for pod {name}"

@@ -200,8 +200,51 @@ impl Strategy for PodStrategy {
         validate_pod_spec(obj.get("spec").unwrap_or(&Value::Null), "spec", &mut causes);
         causes
     }
+    /// `pods/ephemeralcontainers` (upstream's podEphemeralContainersStrategy):
+    /// only `spec.ephemeralContainers` changes, everything else stays as it was.
+    fn prepare_for_subresource_update(&self, subresource: &str, new: &mut Value, old: &Value) {
+        if subresource != "ephemeralcontainers" {
+            return;
+        }
+        let mut ephemeral = new.pointer("/spec/ephemeralContainers").cloned();
+        let metadata = new.get("metadata").cloned();
+        *new = old.clone();
+        if let Some(m) = metadata {
+            new["metadata"] = m;
+        }
+        if let Some(list) = ephemeral.as_mut().and_then(Value::as_array_mut) {
+            list.iter_mut().for_each(default_container);
+        }
+        match (
+            ephemeral,
+            new.get_mut("spec").and_then(Value::as_object_mut),
+        ) {
+            (Some(list), Some(spec)) => {
+                spec.insert("ephemeralContainers".into(), list);
+            }
+            (None, Some(spec)) => {
+                spec.remove("ephemeralContainers");
+            }
+            _ => {}
+        }
+    }
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<Cause> {
         let mut causes = self.validate(new);
+        // Ephemeral containers may be added, never changed or removed.
+        let ephemeral = |v: &Value| {
+            v.pointer("/spec/ephemeralContainers")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (new_ephemeral, old_ephemeral) = (ephemeral(new), ephemeral(old));
+        if !new_ephemeral.starts_with(&old_ephemeral) {
+            causes.push(Cause {
+                reason: "FieldValueForbidden",
+                message: "Forbidden: existing ephemeral containers may not be changed".to_string(),
+                field: "spec.ephemeralContainers".to_string(),
+            });
+        }
         // Only images, activeDeadlineSeconds, tolerations (additions) and
         // terminationGracePeriodSeconds may change; compare the rest.
         let strip = |v: &Value| {
@@ -216,6 +259,7 @@ impl Strategy for PodStrategy {
                 }
             }
             if let Some(m) = s.as_object_mut() {
+                m.remove("ephemeralContainers");
                 m.remove("activeDeadlineSeconds");
                 m.remove("tolerations");
                 m.remove("terminationGracePeriodSeconds");

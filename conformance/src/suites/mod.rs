@@ -18,6 +18,7 @@ mod instrumentation;
 mod network;
 mod node;
 mod node_containers;
+mod node_ephemeral;
 mod node_lifecycle;
 mod node_pods;
 mod node_pods_api;
@@ -55,6 +56,7 @@ pub fn all() -> Vec<TestCase> {
     tests.extend(node_containers::tests());
     tests.extend(node_lifecycle::tests());
     tests.extend(node_pods_api::tests());
+    tests.extend(node_ephemeral::tests());
     tests.extend(scheduling::tests());
     tests.extend(preemption::tests());
     tests.extend(predicates::tests());

@@ -282,6 +282,15 @@ pub(super) fn container_status(pod: &Pod, container: &str) -> Option<ContainerSt
         .find(|c| c.name == container)
 }
 
+/// The status of ephemeral container `container`.
+pub(super) fn container_status_of_ephemeral(pod: &Pod, container: &str) -> Option<ContainerStatus> {
+    status(pod)
+        .ephemeral_container_statuses
+        .into_iter()
+        .flatten()
+        .find(|c| c.name == container)
+}
+
 /// The value of condition `kind` ("True"/"False"), if reported.
 pub(super) fn condition(pod: &Pod, kind: &str) -> Option<String> {
     status(pod)

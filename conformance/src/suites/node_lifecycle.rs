@@ -83,6 +83,13 @@ pub fn tests() -> Vec<TestCase> {
         ),
         slow(
             TestCase::upstream(
+                "[sig-node] Probing container should have monotonically increasing restart count [NodeConformance] [Conformance]",
+                |c| Box::pin(liveness_monotonic(c)),
+            ),
+            420,
+        ),
+        slow(
+            TestCase::upstream(
                 "[sig-node] Probing container with readiness probe should not be ready before initial delay and never restart [NodeConformance] [Conformance]",
                 |c| Box::pin(readiness_initial_delay(c)),
             ),
@@ -382,6 +389,40 @@ async fn liveness_tcp_healthy(ctx: Ctx) -> TestResult {
         probe,
     );
     liveness_test(&ctx, p, 0).await
+}
+
+async fn liveness_monotonic(ctx: Ctx) -> TestResult {
+    // /healthz never exists: every run is killed by the probe and the
+    // restart count only ever grows (with the crash-loop back-off).
+    const RESTARTS: i32 = 5;
+    let name = ctx.name("liveness");
+    let p = probe_pod(
+        &name,
+        "mkdir -p /www && exec httpd -f -p 8080 -h /www",
+        "livenessProbe",
+        http_probe(5),
+    );
+    create_pod(&ctx, p).await?;
+    let api = ctx.api::<Pod>();
+    let mut last = 0;
+    let deadline = Instant::now() + Duration::from_secs(380);
+    while last < RESTARTS {
+        if Instant::now() > deadline {
+            return Err(TestError::Assertion(format!(
+                "restartCount reached {last}, want {RESTARTS}"
+            )));
+        }
+        let pod = api.get(&name).await.step("reading the pod")?;
+        let count = container_status(&pod, "test-container").map_or(0, |s| s.restart_count);
+        if count < last {
+            return Err(TestError::Assertion(format!(
+                "restartCount went down from {last} to {count}"
+            )));
+        }
+        last = count;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Ok(())
 }
 
 /// When the container started and when it became ready (RFC 3339, from

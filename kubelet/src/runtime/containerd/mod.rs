@@ -17,6 +17,7 @@
 //! after the grace period.
 
 pub mod backoff;
+pub mod ephemeral;
 pub mod hooks;
 pub mod image;
 pub mod logs;
@@ -1441,6 +1442,10 @@ impl Runtime for ContainerdRuntime {
                 for c in &spec.containers {
                     self.sync_container(pod, &mut state, c, &restart).await;
                 }
+                // Ephemeral containers run once.
+                for c in &ephemeral::containers(pod) {
+                    self.sync_container(pod, &mut state, c, "Never").await;
+                }
             }
             self.volumes.refresh_tokens(&uid).await;
         } else {
@@ -1457,6 +1462,7 @@ impl Runtime for ContainerdRuntime {
         let containers = spec
             .containers
             .iter()
+            .chain(&ephemeral::containers(pod))
             .filter_map(|c| self.report(c, &state))
             .collect();
         Ok(PodRuntimeStatus {
