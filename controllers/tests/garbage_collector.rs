@@ -324,7 +324,9 @@ async fn resource_quota_status_counts_objects_and_requests() {
             .expect("pod");
     }
     let want_cm = (base + 1).to_string();
-    wait_for(20, "usage after creates", || async {
+    // Event-driven recounts usually settle this at once; a recount that lost
+    // a conflict with admission's charge is redone by the 30 s full recount.
+    wait_for(45, "usage after creates", || async {
         let status = quotas.get("q").await.ok()?.status?;
         let used = status.used?;
         let get = |k: &str| used.get(k).map(|q| q.0.clone()).unwrap_or_default();
