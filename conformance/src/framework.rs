@@ -313,6 +313,43 @@ impl Ctx {
         }
     }
 
+    /// Waits until the namespaces of earlier tests are gone, as upstream's
+    /// `CheckTestingNSDeletedExcept` does before [Serial] scheduling tests:
+    /// their pods would otherwise still hold node resources (or be
+    /// preempted) while the test counts on an idle cluster.
+    pub async fn wait_for_other_test_namespaces_gone(&self) -> TestResult {
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
+        let selector = format!("{}=true", crate::runner::NAMESPACE_LABEL);
+        let own = self.ns.clone();
+        wait_for(
+            "the namespaces of earlier tests to be deleted",
+            Duration::from_secs(300),
+            || {
+                let namespaces = namespaces.clone();
+                let selector = selector.clone();
+                let own = own.clone();
+                async move {
+                    let list = namespaces
+                        .list(&kube::api::ListParams::default().labels(&selector))
+                        .await
+                        .step("listing test namespaces")?;
+                    let others: Vec<String> = list
+                        .items
+                        .into_iter()
+                        .filter_map(|n| n.metadata.name)
+                        .filter(|n| *n != own)
+                        .collect();
+                    Ok(if others.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!("still there: {others:?}"))
+                    })
+                }
+            },
+        )
+        .await
+    }
+
     /// Runs `cleanup` after the test, whatever its outcome (for state that
     /// is not an object to delete, e.g. a node's extended resource).
     pub fn after<F>(&self, cleanup: F)

@@ -154,6 +154,7 @@ async fn label_node(ctx: &Ctx, node: &str, key: &str, value: &str) -> TestResult
 }
 
 async fn node_selector_not_matching(ctx: Ctx) -> TestResult {
+    ctx.wait_for_other_test_namespaces_gone().await?;
     create(
         &ctx,
         pause_pod(
@@ -166,6 +167,7 @@ async fn node_selector_not_matching(ctx: Ctx) -> TestResult {
 }
 
 async fn node_selector_matching(ctx: Ctx) -> TestResult {
+    ctx.wait_for_other_test_namespaces_gone().await?;
     let node = node_that_can_run_pod(&ctx).await?;
     let key = format!("kubernetes.io/e2e-{}", ctx.name("label"));
     label_node(&ctx, &node, &key, "42").await?;
@@ -184,6 +186,7 @@ async fn node_selector_matching(ctx: Ctx) -> TestResult {
 }
 
 async fn host_port_conflict(ctx: Ctx) -> TestResult {
+    ctx.wait_for_other_test_namespaces_gone().await?;
     let node = node_that_can_run_pod(&ctx).await?;
     let key = format!("kubernetes.io/e2e-hostport-{}", ctx.name("label"));
     label_node(&ctx, &node, &key, "95").await?;
@@ -267,6 +270,7 @@ async fn free_cpu_per_node(ctx: &Ctx) -> TestResult<BTreeMap<String, i64>> {
 }
 
 async fn resource_limits(ctx: Ctx) -> TestResult {
+    ctx.wait_for_other_test_namespaces_gone().await?;
     let free = free_cpu_per_node(&ctx).await?;
     ensure!(!free.is_empty(), "no ready schedulable nodes");
     let largest = free.values().copied().max().unwrap_or(0);

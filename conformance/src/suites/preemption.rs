@@ -183,6 +183,7 @@ async fn preempted(api: &kube::Api<Pod>, name: &str) -> TestResult<bool> {
 /// first one at low priority; a pod as big as it, at higher priority, must
 /// preempt exactly that one.
 async fn basic(ctx: Ctx, critical: bool) -> TestResult {
+    ctx.wait_for_other_test_namespaces_gone().await?;
     let classes = priority_classes(&ctx, &[("low", 1), ("medium", 100), ("high", 1000)]).await?;
     let (low, medium, high) = (&classes[0], &classes[1], &classes[2]);
     let nodes = ready_schedulable_nodes(&ctx).await?;
@@ -243,6 +244,7 @@ async fn basic(ctx: Ctx, critical: bool) -> TestResult {
 /// The preempted pod (kept by a finalizer) has a DisruptionTarget
 /// condition.
 async fn disruption_condition(ctx: Ctx) -> TestResult {
+    ctx.wait_for_other_test_namespaces_gone().await?;
     const FINALIZER: &str = "example.com/test-finalizer";
     let classes = priority_classes(&ctx, &[("low", 1), ("high", 1000)]).await?;
     let nodes = ready_schedulable_nodes(&ctx).await?;
@@ -307,6 +309,7 @@ async fn disruption_condition(ctx: Ctx) -> TestResult {
 /// one node; a priority-4 pod asking for 500 preempts the pods of the two
 /// lowest (once each) and keeps the third.
 async fn execution_path(ctx: Ctx) -> TestResult {
+    ctx.wait_for_other_test_namespaces_gone().await?;
     let classes = priority_classes(&ctx, &[("p1", 1), ("p2", 2), ("p3", 3), ("p4", 4)]).await?;
     let nodes = ready_schedulable_nodes(&ctx).await?;
     let node = nodes
