@@ -427,7 +427,12 @@ async fn three_servers_share_one_store_and_survive_the_leaders_death() {
         servers.push(server);
     }
     for s in &servers[1..] {
-        assert!(s.log().contains("promoted to a voting store member"));
+        assert!(
+            s.log().contains("promoted to a voting store member"),
+            "{}: no promotion logged:\n{}",
+            s.name,
+            s.log()
+        );
         let own = std::fs::read_to_string(s.data_dir.join("token")).expect("token");
         assert_eq!(own.trim(), token, "joiners keep the cluster's token");
         assert_eq!(

@@ -4,7 +4,7 @@
 //! conformance) start one with [`TestServer::start`] and talk to it over
 //! HTTPS with the kubeconfig it writes, exactly like a real client.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,8 +18,6 @@ pub enum TestServerError {
     Pki(#[from] pki::PkiError),
     #[error(transparent)]
     Start(#[from] StartError),
-    #[error("finding a free port: {0}")]
-    Port(std::io::Error),
 }
 
 /// A running in-process API server. Dropping it stops the server.
@@ -47,12 +45,11 @@ impl TestServer {
         data_dir: &Path,
         mut settings: ApiSettings,
     ) -> Result<TestServer, TestServerError> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(TestServerError::Port)?
-            .port();
-        let url = format!("https://127.0.0.1:{port}");
-        let files = pki::ensure(data_dir, &url, &["127.0.0.1".to_string()])?;
+        // The port is the one the server binds (port 0: no window in which
+        // a concurrent test could take a port picked beforehand); the
+        // kubeconfig is written again once it is known.
+        let sans = ["127.0.0.1".to_string()];
+        let files = pki::ensure(data_dir, "https://127.0.0.1:0", &sans)?;
         // ServiceAccount tokens work as in `oxkube server` (the admission
         // plugin stays off unless the caller turns it on).
         if settings.service_accounts.is_none() {
@@ -67,14 +64,15 @@ impl TestServer {
         }
         let engine = store::Engine::open(&data_dir.join("store"), store::EngineOptions::default())?;
         let kv: Arc<dyn store::Kv> = engine;
-        settings.advertise_address = format!("127.0.0.1:{port}");
         let serve = ServeConfig {
-            bind: SocketAddr::from(([127, 0, 0, 1], port)),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls_cert_file: files.serving_cert.clone(),
             tls_private_key_file: files.serving_key.clone(),
             client_ca_file: Some(files.ca_cert.clone()),
         };
         let server = crate::start(kv.clone(), serve, settings).await?;
+        let url = format!("https://127.0.0.1:{}", server.local_addr.port());
+        let files = pki::ensure(data_dir, &url, &sans)?;
         Ok(TestServer {
             server,
             url,

@@ -156,14 +156,23 @@ pub async fn wait_ready(member: &RaftMember) -> anyhow::Result<()> {
             }
         }
     }
+    let mut promoting = false;
     loop {
         let (_, members) = member.members().await.context("listing store members")?;
         let me = members.iter().find(|m| m.id == member.id());
         match me {
-            Some(m) if !m.is_learner => break,
+            // A promotion whose answer was lost (e.g. a timeout) may still
+            // have committed: the configuration is what counts.
+            Some(m) if !m.is_learner => {
+                if promoting {
+                    tracing::info!("promoted to a voting store member");
+                }
+                break;
+            }
             Some(_) => match member.member_promote(member.id()).await {
-                Ok(_) => tracing::info!("promoted to a voting store member"),
+                Ok(_) => promoting = true,
                 Err(err) => {
+                    promoting = true;
                     tracing::warn!(%err, "promoting this store member; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
