@@ -17,9 +17,7 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::StatusCode;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -134,55 +132,6 @@ fn kubelet_address(node: &Value) -> Option<(String, u16)> {
     Some((address, port))
 }
 
-/// Accepts any kubelet serving certificate (no kubelet CA configured).
-#[derive(Debug)]
-struct AnyKubeletCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyKubeletCert {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 fn unreachable_kubelet(host: &str, port: u16, e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!(
         "Get \"https://{host}:{port}\": error dialing the kubelet: {e}"
@@ -198,7 +147,7 @@ async fn proxy_get(host: &str, port: u16, path: &str) -> ApiResult<Response> {
         .with_safe_default_protocol_versions()
         .map_err(|e| ApiError::internal(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyKubeletCert(provider)))
+        .with_custom_certificate_verifier(Arc::new(crate::tls::AnyServerCert(provider)))
         .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect((host, port))
         .await
@@ -466,7 +415,7 @@ async fn connect_kubelet(
         .with_safe_default_protocol_versions()
         .map_err(|e| ApiError::internal(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyKubeletCert(provider)))
+        .with_custom_certificate_verifier(Arc::new(crate::tls::AnyServerCert(provider)))
         .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect((host, port))
         .await
