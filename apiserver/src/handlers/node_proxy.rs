@@ -142,22 +142,7 @@ fn unreachable_kubelet(host: &str, port: u16, e: impl std::fmt::Display) -> ApiE
 /// the response streamed back; a kubelet error becomes a Status with its
 /// code and message.
 async fn proxy_get(host: &str, port: u16, path: &str) -> ApiResult<Response> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(crate::tls::AnyServerCert(provider)))
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect((host, port))
-        .await
-        .map_err(|e| unreachable_kubelet(host, port, e))?;
-    let server_name =
-        ServerName::try_from(host.to_string()).map_err(|e| unreachable_kubelet(host, port, e))?;
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(server_name, tcp)
-        .await
-        .map_err(|e| unreachable_kubelet(host, port, e))?;
+    let mut tls = connect_kubelet(host, port).await?;
     let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: oxkube-apiserver\r\n\r\n"
     );
@@ -165,30 +150,7 @@ async fn proxy_get(host: &str, port: u16, path: &str) -> ApiResult<Response> {
         .await
         .map_err(|e| unreachable_kubelet(host, port, e))?;
     // Read up to the end of the response head.
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    let body_start = loop {
-        let n = tls
-            .read(&mut buf)
-            .await
-            .map_err(|e| unreachable_kubelet(host, port, e))?;
-        if n == 0 {
-            return Err(unreachable_kubelet(host, port, "connection closed"));
-        }
-        head.extend_from_slice(&buf[..n]);
-        if let Some(pos) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
-        }
-        if head.len() > 64 * 1024 {
-            return Err(unreachable_kubelet(host, port, "response head too large"));
-        }
-    };
-    let rest = head.split_off(body_start);
-    let status = String::from_utf8_lossy(&head)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse::<u16>().ok())
-        .unwrap_or(502);
+    let (status, _, rest) = read_head(&mut tls, host, port).await?;
     if status != 200 {
         let mut body = rest;
         let _ = tls.read_to_end(&mut body).await;
