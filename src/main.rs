@@ -3,6 +3,12 @@
 
 mod cmd;
 
+/// mimalloc instead of glibc malloc: the store and the API server allocate
+/// per request (protobuf and JSON bodies, HTTP/2 frames), and glibc's
+/// allocator took ~14 % of the store's CPU under a 64-client put load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

@@ -2,6 +2,8 @@
 //! every acknowledged (key, revision); the store is SIGKILLed at a random
 //! moment, restarted on the same data directory, and every acknowledged
 //! write must be there with the revision that was acknowledged. 20 rounds.
+//! The journal's segments are made 64 KiB, so kills also land while
+//! segments roll over, RocksDB flushes and old segments are recycled.
 
 mod common;
 
@@ -15,6 +17,7 @@ use store::{Kv, PutRequest, RangeRequest};
 
 const ROUNDS: usize = 20;
 const WRITERS: usize = 4;
+const SMALL_SEGMENTS: &[&str] = &["--journal-segment-bytes", "65536"];
 
 type Acked = Arc<Mutex<BTreeMap<Vec<u8>, i64>>>;
 
@@ -89,7 +92,7 @@ async fn acknowledged_writes_survive_sigkill() {
     let mut total_before_kill = Vec::new();
 
     for round in 0..ROUNDS {
-        let mut server = common::Server::oxkube(&data, None);
+        let mut server = common::Server::oxkube_with(&data, None, SMALL_SEGMENTS);
         let kv = Arc::new(connect(&server.endpoint).await);
         let so_far = acked.lock().expect("acked").clone();
         check_all_present(&kv, &so_far, round).await;
@@ -107,7 +110,7 @@ async fn acknowledged_writes_survive_sigkill() {
         total_before_kill.push(before);
     }
 
-    let server = common::Server::oxkube(&data, None);
+    let server = common::Server::oxkube_with(&data, None, SMALL_SEGMENTS);
     let kv = connect(&server.endpoint).await;
     let acked = acked.lock().expect("acked").clone();
     check_all_present(&kv, &acked, ROUNDS).await;

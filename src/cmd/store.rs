@@ -85,6 +85,10 @@ pub struct StoreArgs {
     /// before it).
     #[arg(long, default_value_t = 10_000)]
     pub snapshot_count: u64,
+    /// Size of a journal segment of the single-member store (not an etcd
+    /// flag; tests make it small to roll segments over often).
+    #[arg(long, hide = true, default_value_t = store::journal::JournalOptions::default().segment_bytes)]
+    pub journal_segment_bytes: u64,
 }
 
 /// One `--listen-client-urls` entry.
@@ -202,9 +206,17 @@ pub async fn run(args: StoreArgs) -> anyhow::Result<()> {
             Some(member),
         )
     } else {
+        let journal = store::journal::JournalOptions {
+            segment_bytes: args.journal_segment_bytes,
+            first_segment_bytes: args
+                .journal_segment_bytes
+                .min(store::journal::JournalOptions::default().first_segment_bytes),
+            ..Default::default()
+        };
         let options = store::mvcc::EngineOptions {
             name: args.name.clone(),
             client_urls: args.advertise_client_urls.clone(),
+            journal,
             ..Default::default()
         };
         let engine = store::mvcc::Engine::open(&args.data_dir, options)

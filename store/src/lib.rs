@@ -7,6 +7,8 @@
 //! - `grpc`: etcd's v3 gRPC API in front of any `Kv` (what etcdctl and etcd
 //!   clients talk to).
 //! - `remote`: `RemoteKv`, the `Kv` contract served by a real etcd cluster.
+//! - `journal`: the single-member engine's write-ahead log (segments written
+//!   in full before use, for cheap syncs).
 //! - `mvcc`: the embedded engine (revisions, key index, watches, leases) on
 //!   RocksDB.
 //!
@@ -15,6 +17,7 @@
 
 pub mod error;
 pub mod grpc;
+pub mod journal;
 pub mod kv;
 pub mod mvcc;
 pub mod raft;

@@ -167,10 +167,12 @@ pub struct Server {
 impl Server {
     /// `oxkube store` on `data_dir`, on a fresh port (https with `pki`).
     pub fn oxkube(data_dir: &Path, pki: Option<&Pki>) -> Server {
-        Self::oxkube_on(data_dir, pki, free_port())
+        Self::oxkube_with(data_dir, pki, &[])
     }
 
-    pub fn oxkube_on(data_dir: &Path, pki: Option<&Pki>, port: u16) -> Server {
+    /// `oxkube store` with more flags.
+    pub fn oxkube_with(data_dir: &Path, pki: Option<&Pki>, flags: &[&str]) -> Server {
+        let port = free_port();
         let scheme = if pki.is_some() { "https" } else { "http" };
         let endpoint = format!("{scheme}://127.0.0.1:{port}");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxkube"));
@@ -182,7 +184,8 @@ impl Server {
             .arg("--listen-client-urls")
             .arg(&endpoint)
             .arg("--advertise-client-urls")
-            .arg(&endpoint);
+            .arg(&endpoint)
+            .args(flags);
         if let Some(pki) = pki {
             cmd.arg("--cert-file")
                 .arg(&pki.server_cert)

@@ -1,15 +1,28 @@
 //! RocksDB access: opening the database with the engine's column families,
 //! synced batch writes, record reads by revision, ordered history scans,
 //! metadata and lease records. Knows bytes and revisions, not requests.
+//!
+//! Durable writes go one of two ways, chosen on open:
+//! - through our [`Journal`] (the single-member engine): the batch is a
+//!   journal record, synced, then written to RocksDB without its WAL;
+//!   RocksDB's memtables are flushed (atomically across column families)
+//!   when a journal segment fills, and on open the records after the last
+//!   one RocksDB holds (`META_JOURNAL_SEQ`, written in every batch) are
+//!   applied again;
+//! - through RocksDB's WAL with `sync` (a replicated member, whose state
+//!   machine writes lazily behind the Raft log and must not lose a lazy
+//!   write to a process crash).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
-    WriteBatch, WriteOptions,
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, FlushOptions,
+    IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
 use crate::error::StoreError;
+use crate::journal::{Journal, JournalOptions};
 
 use super::codec::{self, Record};
 use super::revision::{REVISION_LEN, Revision};
@@ -29,6 +42,12 @@ pub const META_TERM: &[u8] = b"term";
 /// see [`super::op::LogMark`]).
 pub const META_LOG_APPLIED: &[u8] = b"log_applied";
 pub const META_LOG_MEMBERSHIP: &[u8] = b"log_membership";
+/// The number of the last journal record in the database (u64 LE).
+pub const META_JOURNAL_SEQ: &[u8] = b"journal_seq";
+/// Per-member metadata a snapshot neither carries nor replaces.
+const MEMBER_META: [&[u8]; 2] = [META_TERM, META_JOURNAL_SEQ];
+/// Every column family, for flushes.
+const ALL_CFS: [&str; 4] = ["default", CF_HISTORY, CF_META, CF_LEASE];
 
 /// The column families a snapshot carries, in dump order (tag = position).
 const SNAPSHOT_CFS: [&str; 3] = [CF_HISTORY, CF_META, CF_LEASE];
@@ -44,27 +63,87 @@ pub struct Dump {
     pub membership: Option<Vec<u8>>,
 }
 
+/// How durable writes are made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Our journal, RocksDB without its WAL.
+    Journal,
+    /// RocksDB's WAL, synced for durable writes.
+    RocksWal,
+}
+
 pub struct Backend {
-    db: DB,
+    // Declared before `db`: dropping it stops the thread that flushes.
+    journal: Option<Journal>,
+    db: Arc<DB>,
     sync_writes: WriteOptions,
+    /// Writes that skip RocksDB's WAL (with the journal) or do not wait
+    /// for it (without).
+    lazy_writes: WriteOptions,
+}
+
+/// Flushes every memtable of `db` to SST files, all column families at
+/// once (atomic flush is on with the journal).
+fn flush_all(db: &DB) -> Result<(), rocksdb::Error> {
+    let cfs: Vec<&ColumnFamily> = ALL_CFS.iter().filter_map(|n| db.cf_handle(n)).collect();
+    let mut wait = FlushOptions::default();
+    wait.set_wait(true);
+    db.flush_cfs_opt(&cfs, &wait)
 }
 
 impl Backend {
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub fn open(
+        path: &Path,
+        durability: Durability,
+        journal: JournalOptions,
+    ) -> Result<Self, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_compression_type(DBCompressionType::Lz4);
         opts.increase_parallelism(2);
+        // Without a WAL, column families must be flushed together to stay
+        // consistent with the one journal number they hold.
+        opts.set_atomic_flush(durability == Durability::Journal);
         let cfs = [CF_HISTORY, CF_META, CF_LEASE].map(|name| {
             let mut cf_opts = Options::default();
             cf_opts.set_compression_type(DBCompressionType::Lz4);
             ColumnFamilyDescriptor::new(name, cf_opts)
         });
-        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(backend_error)?;
+        let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs).map_err(backend_error)?);
         let mut sync_writes = WriteOptions::default();
         sync_writes.set_sync(true);
-        Ok(Backend { db, sync_writes })
+        let mut lazy_writes = WriteOptions::default();
+        lazy_writes.disable_wal(durability == Durability::Journal);
+        let mut backend = Backend {
+            journal: None,
+            db,
+            sync_writes,
+            lazy_writes,
+        };
+        if durability == Durability::Journal {
+            backend.open_journal(&path.join("journal"), journal)?;
+        }
+        Ok(backend)
+    }
+
+    /// Opens the journal and applies the records RocksDB lacks.
+    fn open_journal(&mut self, dir: &Path, options: JournalOptions) -> Result<(), StoreError> {
+        let after = self.meta_i64(META_JOURNAL_SEQ)?.unwrap_or(0) as u64;
+        let flushed = self.db.clone();
+        let persist = Box::new(move || flush_all(&flushed).map_err(|e| e.into_string()));
+        let (journal, replay) = Journal::open(dir, after, options, persist)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        if !replay.is_empty() {
+            tracing::info!(records = replay.len(), "applying journal records");
+        }
+        for payload in replay {
+            self.db
+                .write_opt(WriteBatch::from_data(&payload), &self.lazy_writes)
+                .map_err(backend_error)?;
+        }
+        self.journal = Some(journal);
+        Ok(())
     }
 
     pub fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
@@ -73,17 +152,38 @@ impl Backend {
             .ok_or_else(|| StoreError::Backend(format!("column family {name} missing")))
     }
 
-    /// Writes `batch` and waits until it is in the fsynced WAL.
-    pub fn write_durable(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    /// Writes `batch` and returns once it is durable.
+    pub fn write_durable(&self, mut batch: WriteBatch) -> Result<(), StoreError> {
+        let Some(journal) = &self.journal else {
+            return self
+                .db
+                .write_opt(batch, &self.sync_writes)
+                .map_err(backend_error);
+        };
+        // Applied under the journal's lock, so RocksDB gets the records in
+        // journal order and a flush covers every record appended before it.
+        let mut appender = journal.lock();
+        let seq = appender.next_seq();
+        batch.put_cf(
+            self.cf(CF_META)?,
+            META_JOURNAL_SEQ,
+            (seq as i64).to_le_bytes(),
+        );
+        appender
+            .append(batch.data())
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         self.db
-            .write_opt(batch, &self.sync_writes)
+            .write_opt(batch, &self.lazy_writes)
             .map_err(backend_error)
     }
 
     /// Writes `batch` without waiting for the disk (compaction garbage
-    /// removal, which is redone on open if lost).
+    /// removal, which is redone on open if lost; the state machine of a
+    /// replicated member, which the Raft log replays).
     pub fn write_lazy(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.db.write(batch).map_err(backend_error)
+        self.db
+            .write_opt(batch, &self.lazy_writes)
+            .map_err(backend_error)
     }
 
     pub fn meta_i64(&self, name: &[u8]) -> Result<Option<i64>, StoreError> {
@@ -107,9 +207,13 @@ impl Backend {
         self.db.get_cf(cf, name).map_err(backend_error)
     }
 
-    /// Makes every lazy write so far durable (fsyncs the WAL).
+    /// Makes every lazy write so far durable: fsyncs RocksDB's WAL, or,
+    /// without it, flushes the memtables.
     pub fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush_wal(true).map_err(backend_error)
+        match self.journal {
+            Some(_) => flush_all(&self.db).map_err(backend_error),
+            None => self.db.flush_wal(true).map_err(backend_error),
+        }
     }
 
     /// Every record of the store at one point in time (a RocksDB snapshot),
@@ -127,7 +231,7 @@ impl Backend {
                 let (key, value) = item.map_err(backend_error)?;
                 if *name == CF_META {
                     match &*key {
-                        META_TERM => continue,
+                        k if MEMBER_META.contains(&k) => continue,
                         META_LOG_APPLIED => applied = Some(value.to_vec()),
                         META_LOG_MEMBERSHIP => membership = Some(value.to_vec()),
                         _ => {}
@@ -158,7 +262,7 @@ impl Backend {
             let cf = self.cf(name)?;
             for item in self.db.iterator_cf(cf, IteratorMode::Start) {
                 let (key, _) = item.map_err(backend_error)?;
-                if name == CF_META && &*key == META_TERM {
+                if name == CF_META && MEMBER_META.contains(&&*key) {
                     continue;
                 }
                 batch.delete_cf(cf, key);

@@ -60,7 +60,7 @@ impl Engine {
     pub fn open(data_dir: &Path, options: EngineOptions) -> Result<Arc<Engine>, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Backend(format!("create {}: {e}", data_dir.display())))?;
-        let backend = Backend::open(data_dir)?;
+        let backend = Backend::open(data_dir, options.durability, options.journal.clone())?;
         for cf in [CF_HISTORY, CF_META, CF_LEASE] {
             backend.cf(cf)?;
         }

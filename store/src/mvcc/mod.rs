@@ -59,5 +59,5 @@ mod writer;
 
 pub use engine::{ETCD_VERSION, Engine};
 pub use op::{LogMark, WriteOp, WriteResult};
-pub use options::EngineOptions;
+pub use options::{Durability, EngineOptions};
 pub use replicated::{Dump, LoggedEntry};

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+pub use super::backend::Durability;
+use crate::journal::JournalOptions;
+
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Largest accepted write request (etcd `--max-request-bytes`).
@@ -31,6 +34,11 @@ pub struct EngineOptions {
     /// Whether the engine revokes expired leases itself. A replicated
     /// store turns this off: its leader proposes the revokes.
     pub expire_leases: bool,
+    /// How writes become durable: the engine's own journal when it stands
+    /// alone, RocksDB's WAL under a Raft log (see [`Durability`]).
+    pub durability: Durability,
+    /// Segment sizes of the journal (with [`Durability::Journal`]).
+    pub journal: JournalOptions,
 }
 
 impl Default for EngineOptions {
@@ -49,6 +57,8 @@ impl Default for EngineOptions {
             member_id: None,
             cluster_id: None,
             expire_leases: true,
+            durability: Durability::Journal,
+            journal: JournalOptions::default(),
         }
     }
 }

@@ -143,6 +143,7 @@ impl RaftMember {
         engine_options.member_id = Some(id);
         engine_options.cluster_id = Some(cluster_id);
         engine_options.expire_leases = false;
+        engine_options.durability = crate::mvcc::Durability::RocksWal;
         let engine = Engine::open(&config.data_dir, engine_options)?;
         let log_store =
             LogStore::open(&config.data_dir.join("raft-log")).map_err(StartError::Log)?;
