@@ -76,7 +76,7 @@ impl Default for JournalOptions {
     fn default() -> Self {
         JournalOptions {
             segment_bytes: 64 << 20,
-            first_segment_bytes: 4 << 20,
+            first_segment_bytes: 1 << 20,
             spares: 1,
         }
     }
