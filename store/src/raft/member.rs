@@ -185,6 +185,7 @@ impl RaftMember {
             .is_initialized()
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
+        let mut bootstrap = None;
         if !initialized && config.cluster_state == ClusterState::New {
             let nodes: BTreeMap<NodeId, PeerNode> = members
                 .iter()
@@ -199,9 +200,28 @@ impl RaftMember {
                     (*id, node)
                 })
                 .collect();
-            if let Err(err) = raft.initialize(nodes).await {
-                // Another initial member's configuration won: fine.
-                tracing::info!(%err, "cluster already initialized");
+            // One member (the lowest id) starts the first election at once
+            // and the others vote for it. If every member started one, the
+            // losers would keep openraft 0.9's "saw a greater log" flag
+            // (cleared only by their own next election), which adds twice
+            // the election timeout to their first election after the
+            // leader dies: a failover of ~2.4 s instead of ~1.1 s. The
+            // others still bootstrap themselves if no leader reached them
+            // (the lowest member is down on the first start).
+            let first = members.keys().min() == Some(&id);
+            if first {
+                initialize(&raft, nodes).await;
+            } else {
+                let raft = raft.clone();
+                let wait = config.election_timeout * 3;
+                bootstrap = Some(tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let no_leader = raft.metrics().borrow().current_leader.is_none();
+                    if no_leader && !raft.is_initialized().await.unwrap_or(true) {
+                        tracing::info!("no leader after {wait:?}: starting an election");
+                        initialize(&raft, nodes).await;
+                    }
+                }));
             }
         }
         tracing::info!(
@@ -226,12 +246,13 @@ impl RaftMember {
             reads: ReadRounds::default(),
             proposer,
         });
-        let tasks = vec![
+        let mut tasks = vec![
             proposing,
             tokio::spawn(follow_metrics(Arc::downgrade(&member))),
             tokio::spawn(expire_leases(Arc::downgrade(&member))),
             tokio::spawn(publish(Arc::downgrade(&member))),
         ];
+        tasks.extend(bootstrap);
         *member.tasks.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
         Ok(member)
     }
@@ -534,6 +555,14 @@ impl RaftMember {
             .await
             .map(|_| ())
             .map_err(|_| StoreError::Timeout)
+    }
+}
+
+/// Proposes the initial membership (a no-op if this member already has a
+/// log, e.g. another member's configuration reached it first).
+async fn initialize(raft: &Raft, nodes: BTreeMap<NodeId, PeerNode>) {
+    if let Err(err) = raft.initialize(nodes).await {
+        tracing::info!(%err, "cluster already initialized");
     }
 }
 
