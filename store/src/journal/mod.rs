@@ -49,6 +49,8 @@ pub enum JournalError {
         "journal: its first record is {first} but the database holds records only up to {after}"
     )]
     Missing { first: u64, after: u64 },
+    #[error("journal: {path} does not continue the journal (its record {expected} is missing)")]
+    Gap { path: PathBuf, expected: u64 },
 }
 
 impl JournalError {
@@ -168,10 +170,12 @@ impl Journal {
         let mut spares = listing.spares;
         let mut chain = Chain::default();
         for (first, path) in listing.segments {
-            if chain.next_seq.is_some_and(|expected| expected != first) {
-                tracing::warn!(path = %path.display(), "journal segment after a gap is ignored");
-                std::fs::remove_file(&path).map_err(|e| JournalError::io("remove", &path, e))?;
-                continue;
+            // Only a damaged segment ends before the next one starts (a
+            // torn write is always at the end of the last one): refuse to
+            // open rather than drop the records after it, as etcd does
+            // with a damaged WAL.
+            if let Some(expected) = chain.next_seq.filter(|expected| *expected != first) {
+                return Err(JournalError::Gap { path, expected });
             }
             let (payloads, end) = segment::scan(&path, first)?;
             if chain.next_seq.is_none() && first > after + 1 {

@@ -140,3 +140,21 @@ fn a_record_larger_than_a_segment_gets_its_own() {
     assert_eq!(replay.len(), 3);
     assert_eq!(replay[1], big);
 }
+
+#[test]
+fn a_missing_segment_in_the_middle_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let (journal, _) = Journal::open(dir.path(), 0, small(), no_persist()).expect("open");
+        for _ in 0..200 {
+            append(&journal, &[3u8; 100]);
+        }
+    }
+    let names = segments(dir.path());
+    assert!(names.len() >= 3, "{names:?}");
+    std::fs::remove_file(dir.path().join(&names[1])).expect("remove a middle segment");
+    assert!(matches!(
+        Journal::open(dir.path(), 0, small(), no_persist()),
+        Err(JournalError::Gap { .. })
+    ));
+}
