@@ -433,6 +433,30 @@ where
     }
 }
 
+/// Waits until listing `api` with the label `selector` finds nothing.
+pub async fn wait_until_none_left<K>(
+    what: &str,
+    limit: Duration,
+    api: &Api<K>,
+    selector: &str,
+) -> TestResult
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    wait_for(what, limit, || async move {
+        let left = api
+            .list(&kube::api::ListParams::default().labels(selector))
+            .await
+            .step("listing what should be gone")?;
+        Ok(if left.items.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} left", left.items.len()))
+        })
+    })
+    .await
+}
+
 /// Whether a kube error is an API status with this HTTP code.
 pub fn is_status(err: &kube::Error, code: u16) -> bool {
     matches!(err, kube::Error::Api(s) if s.code == code)

@@ -1116,15 +1116,7 @@ async fn chunking(ctx: Ctx) -> TestResult {
     const TOTAL: usize = 60;
     const LIMIT: u32 = 25;
     let api = ctx.api::<PodTemplate>();
-    for i in 0..TOTAL {
-        let pt: PodTemplate = from_json(json!({
-            "metadata": {"name": format!("template-{i:04}")},
-            "template": {"spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}
-        }))?;
-        api.create(&PostParams::default(), &pt)
-            .await
-            .step(format!("creating pod template {i}"))?;
-    }
+    super::chunking::create_pod_templates(&api, TOTAL).await?;
     let mut seen = 0usize;
     let mut token: Option<String> = None;
     let mut first_rv: Option<String> = None;

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::PodTemplate;
-use kube::api::{ListParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::framework::{Ctx, Step, TestCase, TestError, TestResult, from_json};
@@ -30,13 +30,10 @@ pub fn tests() -> Vec<TestCase> {
     ]
 }
 
-fn list_path(ns: &str, token: &str) -> String {
-    format!("/api/v1/namespaces/{ns}/podtemplates?limit={PAGE}&continue={token}")
-}
-
-async fn continue_after_compaction(ctx: Ctx) -> TestResult {
-    let api = ctx.api::<PodTemplate>();
-    for i in 0..TOTAL {
+/// Creates `template-0000` .. `template-<count - 1>`, the objects both
+/// chunking tests page through.
+pub(super) async fn create_pod_templates(api: &Api<PodTemplate>, count: usize) -> TestResult {
+    for i in 0..count {
         let pt: PodTemplate = from_json(json!({
             "metadata": {"name": format!("template-{i:04}")},
             "template": {"spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}
@@ -45,6 +42,16 @@ async fn continue_after_compaction(ctx: Ctx) -> TestResult {
             .await
             .step(format!("creating pod template {i}"))?;
     }
+    Ok(())
+}
+
+fn list_path(ns: &str, token: &str) -> String {
+    format!("/api/v1/namespaces/{ns}/podtemplates?limit={PAGE}&continue={token}")
+}
+
+async fn continue_after_compaction(ctx: Ctx) -> TestResult {
+    let api = ctx.api::<PodTemplate>();
+    create_pod_templates(&api, TOTAL).await?;
     let first = api
         .list(&ListParams::default().limit(PAGE as u32))
         .await

@@ -13,7 +13,9 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::ensure;
-use crate::framework::{Ctx, Step, TestCase, TestResult, from_json, wait_for};
+use crate::framework::{
+    Ctx, Step, TestCase, TestResult, from_json, wait_for, wait_until_none_left,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -191,20 +193,11 @@ async fn dependency_circle(ctx: Ctx) -> TestResult {
         .await
         .step("deleting pod1 in the foreground")?;
     let selector = format!("gc-circle={prefix}");
-    wait_for("every pod of the circle to be deleted", WAIT, || {
-        let pods = pods.clone();
-        let selector = selector.clone();
-        async move {
-            let left = pods
-                .list(&ListParams::default().labels(&selector))
-                .await
-                .step("listing pods")?;
-            Ok(if left.items.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{} pods left", left.items.len()))
-            })
-        }
-    })
+    wait_until_none_left(
+        "every pod of the circle to be deleted",
+        WAIT,
+        &pods,
+        &selector,
+    )
     .await
 }

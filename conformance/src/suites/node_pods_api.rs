@@ -13,7 +13,7 @@ use serde_json::json;
 use super::node_containers::{POD_TIMEOUT, create_pod, pod, wait_phase};
 use crate::framework::{
     Ctx, Step, TestCase, TestError, TestResult, from_json, next_event, update_with_retries,
-    wait_for,
+    wait_for, wait_until_none_left,
 };
 use crate::images::busybox;
 use crate::pod_runs::{expect_lines, output_of};
@@ -241,22 +241,7 @@ async fn delete_collection(ctx: Ctx) -> TestResult {
     )
     .await
     .step("deleting the collection")?;
-    wait_for("the pods to be gone", POD_TIMEOUT, || {
-        let api = api.clone();
-        let selector = selector.clone();
-        async move {
-            let list = api
-                .list(&ListParams::default().labels(&selector))
-                .await
-                .step("listing the pods")?;
-            Ok(if list.items.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{} pods left", list.items.len()))
-            })
-        }
-    })
-    .await
+    wait_until_none_left("the pods to be gone", POD_TIMEOUT, &api, &selector).await
 }
 
 async fn patch_status(ctx: Ctx) -> TestResult {
@@ -404,17 +389,16 @@ async fn qos_guaranteed(ctx: Ctx) -> TestResult {
     let resources = json!({"cpu": "100m", "memory": "100Mi"});
     p["spec"]["containers"][0]["resources"] = json!({"requests": resources, "limits": resources});
     let created = create_pod(&ctx, p).await?;
-    let qos = created.status.and_then(|s| s.qos_class);
-    if qos.as_deref() != Some("Guaranteed") {
-        return Err(TestError::Assertion(format!(
-            "status.qosClass {qos:?}, want Guaranteed"
-        )));
-    }
+    expect_guaranteed(created, "")?;
     let read = ctx.api::<Pod>().get(&name).await.step("reading the pod")?;
-    let qos = read.status.and_then(|s| s.qos_class);
+    expect_guaranteed(read, " on read")
+}
+
+fn expect_guaranteed(pod: Pod, when: &str) -> TestResult {
+    let qos = pod.status.and_then(|s| s.qos_class);
     if qos.as_deref() != Some("Guaranteed") {
         return Err(TestError::Assertion(format!(
-            "status.qosClass {qos:?} on read, want Guaranteed"
+            "status.qosClass {qos:?}{when}, want Guaranteed"
         )));
     }
     Ok(())
