@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -19,6 +19,7 @@ use crate::kv::{
     RangeResponse, ResponseHeader, StatusResponse, TxnRequest, TxnResponse, Watch, WatchRequest,
 };
 
+use super::backend::Durability;
 use super::backend::{Backend, CF_HISTORY, CF_LEASE, CF_META, META_TERM};
 use super::checks;
 use super::eventlog::EventLog;
@@ -27,7 +28,8 @@ use super::range;
 use super::recovery;
 use super::shared::Shared;
 use super::txn;
-use super::writer::{self, WriteCmd};
+use super::writer::WriteCmd;
+use super::writer_handle::WriterHandle;
 use super::{expiry, hash, watch};
 
 /// The version reported by `Status` (kube-apiserver requires >= 3.5.13).
@@ -38,7 +40,7 @@ pub const ETCD_VERSION: &str = "3.5.17";
 /// are dropped; they end once the engine is gone).
 pub struct Engine {
     pub(super) shared: Arc<Shared>,
-    pub(super) writer: Sender<WriteCmd>,
+    pub(super) writer: WriterHandle,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -93,27 +95,26 @@ impl Engine {
         });
 
         let (writer_tx, writer_rx) = mpsc::channel();
-        let mut threads = Vec::new();
-        let writer_shared = shared.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("store-writer".to_string())
-                .spawn(move || writer::run(writer_shared, writer_rx, published_tx))
-                .map_err(|e| StoreError::Backend(format!("spawn writer: {e}")))?,
-        );
+        // A standalone engine lets a request commit on its sender's thread
+        // when the writer is idle; a replicated one keeps every commit on
+        // the writer thread (see `writer_handle`).
+        let inline = shared.options.durability == Durability::Journal;
+        let (writer, writer_thread) =
+            WriterHandle::start(shared.clone(), writer_rx, writer_tx, published_tx, inline)?;
+        let mut threads = vec![writer_thread];
         if shared.options.expire_leases {
             let expiry_shared = shared.clone();
-            let expiry_tx = writer_tx.clone();
+            let expiry_writer = writer.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name("store-leases".to_string())
-                    .spawn(move || expiry::run(expiry_shared, expiry_tx))
+                    .spawn(move || expiry::run(expiry_shared, expiry_writer))
                     .map_err(|e| StoreError::Backend(format!("spawn lease expiry: {e}")))?,
             );
         }
         Ok(Arc::new(Engine {
             shared,
-            writer: writer_tx,
+            writer,
             threads: Mutex::new(threads),
         }))
     }
@@ -123,9 +124,7 @@ impl Engine {
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> WriteCmd,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.writer
-            .send(make(tx))
-            .map_err(|_| StoreError::Backend("store is shut down".to_string()))?;
+        self.writer.submit(make(tx))?;
         rx.await
             .map_err(|_| StoreError::Backend("store writer stopped".to_string()))?
     }
@@ -169,7 +168,8 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::Release);
-        let _ = self.writer.send(WriteCmd::Shutdown);
+        let _ = self.writer.submit(WriteCmd::Shutdown);
+        self.writer.wake();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for thread in &threads {
             thread.thread().unpark();

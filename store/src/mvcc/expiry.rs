@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 use tokio::sync::oneshot;
@@ -13,8 +12,9 @@ use crate::error::StoreError;
 
 use super::shared::Shared;
 use super::writer::WriteCmd;
+use super::writer_handle::WriterHandle;
 
-pub fn run(shared: Arc<Shared>, writer: Sender<WriteCmd>) {
+pub fn run(shared: Arc<Shared>, writer: WriterHandle) {
     let interval = shared.options.lease_check_interval;
     loop {
         std::thread::park_timeout(interval);
@@ -24,7 +24,7 @@ pub fn run(shared: Arc<Shared>, writer: Sender<WriteCmd>) {
         let expired = shared.lessor().take_expired(Instant::now());
         for id in expired {
             let (reply, answer) = oneshot::channel();
-            if writer.send(WriteCmd::LeaseRevoke { id, reply }).is_err() {
+            if writer.submit(WriteCmd::LeaseRevoke { id, reply }).is_err() {
                 return;
             }
             match answer.blocking_recv() {

@@ -2,10 +2,12 @@
 //!
 //! # How it works
 //!
-//! - One writer thread ([`writer`]) owns every change. It drains its queue
-//!   into a commit group, applies the requests in order (each request that
+//! - One writer ([`writer`]) owns every change: its thread, or on a
+//!   standalone engine a request that finds it idle ([`writer_handle`]).
+//!   It drains its queue into a commit group, applies the requests in order (each request that
 //!   changes keys is one revision; its changes get sub revisions 0, 1, ...),
-//!   writes the group as one synced RocksDB batch (WAL fsync), and only then
+//!   writes the group durably (one journal record, or a RocksDB batch
+//!   under a Raft log that already holds the entry), and only then
 //!   publishes it: the key index, the revision, the lessor, the event log,
 //!   and the replies. Nothing acknowledged or visible can be lost.
 //! - Reads take the published [`view::State`] under a read lock: reads at
@@ -56,6 +58,7 @@ mod txn;
 mod view;
 mod watch;
 mod writer;
+mod writer_handle;
 
 pub use engine::{ETCD_VERSION, Engine};
 pub use op::{LogMark, WriteOp, WriteResult};

@@ -82,10 +82,11 @@ impl Engine {
         entries: Vec<LoggedEntry>,
     ) -> Result<Vec<Vec<Result<WriteResult, StoreError>>>, StoreError> {
         let mut pending = Vec::with_capacity(entries.len());
+        let mut cmds = Vec::new();
         for LoggedEntry { ops, mark } in entries {
             if ops.is_empty() {
                 let (reply, rx) = oneshot::channel();
-                self.enqueue(WriteCmd::Mark { mark, reply })?;
+                cmds.push(WriteCmd::Mark { mark, reply });
                 pending.push(vec![Pending::Mark(rx)]);
                 continue;
             }
@@ -104,11 +105,13 @@ impl Engine {
                         WriteCmd::LoggedPart(Box::new(cmd))
                     }
                 };
-                self.enqueue(cmd)?;
+                cmds.push(cmd);
                 answers.push(answer);
             }
             pending.push(answers);
         }
+        // Whole entries are queued at once, so they may be committed here.
+        self.writer.submit_entries(cmds)?;
         let mut out = Vec::with_capacity(pending.len());
         for answers in pending {
             let mut results = Vec::with_capacity(answers.len());
@@ -118,12 +121,6 @@ impl Engine {
             out.push(results);
         }
         Ok(out)
-    }
-
-    fn enqueue(&self, cmd: WriteCmd) -> Result<(), StoreError> {
-        self.writer
-            .send(cmd)
-            .map_err(|_| StoreError::Backend("store is shut down".to_string()))
     }
 
     /// One op's answer; `Err` only when the engine itself failed.

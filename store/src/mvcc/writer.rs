@@ -1,14 +1,15 @@
-//! The single writer thread and its group commit. It takes every write
-//! request waiting in its queue, applies them in order on top of the
+//! The single writer and its group commit. Its holder (the writer thread,
+//! or a sender that found it idle: [`super::writer_handle`]) takes every
+//! write request waiting in its queue, applies them in order on top of the
 //! published state (each request that changes keys gets the next
-//! revision), writes one synced RocksDB batch, then publishes the changes
+//! revision), writes them durably at once, then publishes the changes
 //! to readers, the lessor and watchers, and only then replies. Readers never
 //! see a change before it is durable, nor part of a txn.
 
 use std::collections::{BTreeMap, HashSet};
 use std::mem;
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 
 use rocksdb::{ColumnFamily, WriteBatch};
@@ -103,34 +104,97 @@ impl WriteCmd {
     }
 }
 
-/// Runs the writer until [`WriteCmd::Shutdown`] or until every sender is
-/// gone. Dropping `published_tx` on exit ends every watch.
-pub fn run(shared: Arc<Shared>, rx: Receiver<WriteCmd>, published_tx: watch::Sender<i64>) {
-    let mut ids = LeaseIdGen::new(shared.member_id);
-    let mut carry: Option<WriteCmd> = None;
-    loop {
-        let first = match carry.take() {
-            Some(cmd) => cmd,
-            None => match rx.recv() {
-                Ok(cmd) => cmd,
-                Err(_) => break,
-            },
-        };
+/// The writer's own state. One holder at a time (see
+/// [`super::writer_handle`]) takes the waiting requests in order, applies
+/// them and commits them: the writer thread, or on a standalone engine a
+/// caller that found the writer idle.
+pub struct Writer {
+    shared: Arc<Shared>,
+    rx: Receiver<WriteCmd>,
+    /// Dropped with the writer, which ends every watch.
+    published_tx: watch::Sender<i64>,
+    ids: LeaseIdGen,
+    /// A request taken from the queue that must start the next group.
+    carry: Option<WriteCmd>,
+    /// [`WriteCmd::Shutdown`] was taken, or every sender is gone.
+    stopped: bool,
+}
+
+impl Writer {
+    pub fn new(
+        shared: Arc<Shared>,
+        rx: Receiver<WriteCmd>,
+        published_tx: watch::Sender<i64>,
+    ) -> Self {
+        let ids = LeaseIdGen::new(shared.member_id);
+        Writer {
+            shared,
+            rx,
+            published_tx,
+            ids,
+            carry: None,
+            stopped: false,
+        }
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Commits groups of waiting requests until none waits or `max_groups`
+    /// were committed; answers whether requests may still be waiting.
+    pub fn drain(&mut self, max_groups: usize) -> bool {
+        for _ in 0..max_groups {
+            if self.stopped {
+                return false;
+            }
+            let first = match self.carry.take() {
+                Some(cmd) => cmd,
+                None => match self.rx.try_recv() {
+                    Ok(cmd) => cmd,
+                    Err(TryRecvError::Empty) => return false,
+                    Err(TryRecvError::Disconnected) => {
+                        self.stopped = true;
+                        return false;
+                    }
+                },
+            };
+            self.group(first);
+        }
+        // Whether another request waits (kept to start the next group).
+        if self.carry.is_none() && !self.stopped {
+            match self.rx.try_recv() {
+                Ok(cmd) => self.carry = Some(cmd),
+                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Disconnected) => self.stopped = true,
+            }
+        }
+        !self.stopped
+    }
+
+    /// Applies `first` and the requests waiting behind it that may join it,
+    /// then commits them together.
+    fn group(&mut self, first: WriteCmd) {
+        let shared = &*self.shared;
         let alone = match first {
-            WriteCmd::Shutdown => break,
+            WriteCmd::Shutdown => {
+                tracing::debug!("store writer stopped");
+                self.stopped = true;
+                return;
+            }
             WriteCmd::Compact { rev, reply } => {
-                let _ = reply.send(compact(&shared, rev, None));
-                continue;
+                let _ = reply.send(compact(shared, rev, None));
+                return;
             }
             WriteCmd::Logged { cmd, mark } if matches!(*cmd, WriteCmd::Compact { .. }) => {
                 if let WriteCmd::Compact { rev, reply } = *cmd {
-                    let _ = reply.send(compact(&shared, rev, Some(mark)));
+                    let _ = reply.send(compact(shared, rev, Some(mark)));
                 }
-                continue;
+                return;
             }
             WriteCmd::Install { data, reply } => {
-                let _ = reply.send(install(&shared, &published_tx, &data));
-                continue;
+                let _ = reply.send(install(shared, &self.published_tx, &data));
+                return;
             }
             WriteCmd::LeaseRevoke { .. } => true,
             WriteCmd::Logged { ref cmd, .. } => matches!(**cmd, WriteCmd::LeaseRevoke { .. }),
@@ -138,18 +202,19 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<WriteCmd>, published_tx: watch::Sen
         };
         let outcome = {
             let state = shared.state();
-            let mut group = Group::new(&shared, &state, &mut ids);
+            let mut group = Group::new(shared, &state, &mut self.ids);
             group.apply(first);
             while !alone && (group.replies.len() < MAX_GROUP || group.mid_entry) {
-                // Inside a log entry, wait for the rest of it.
+                // Inside a log entry, wait for the rest of it (the entry's
+                // requests are queued together).
                 let next = if group.mid_entry {
-                    rx.recv().map_err(|_| ())
+                    self.rx.recv().map_err(|_| ())
                 } else {
-                    rx.try_recv().map_err(|_| ())
+                    self.rx.try_recv().map_err(|_| ())
                 };
                 match next {
                     Ok(cmd) if !group.mid_entry && cmd.starts_group(state.rev) => {
-                        carry = Some(cmd);
+                        self.carry = Some(cmd);
                         break;
                     }
                     Ok(cmd) => group.apply(cmd),
@@ -158,9 +223,8 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<WriteCmd>, published_tx: watch::Sen
             }
             group.finish()
         };
-        commit(&shared, &published_tx, outcome);
+        commit(shared, &self.published_tx, outcome);
     }
-    tracing::debug!("store writer stopped");
 }
 
 type Pending = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
