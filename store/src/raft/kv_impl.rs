@@ -50,7 +50,13 @@ impl RaftMember {
             revision: self.engine.current_revision(),
             raft_term: 0,
         };
-        header.raft_term = self.raft.metrics().borrow().current_term;
+        header.raft_term = self
+            .raft
+            .server_metrics()
+            .borrow()
+            .vote
+            .leader_id()
+            .get_term();
         header
     }
 }

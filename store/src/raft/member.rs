@@ -283,7 +283,7 @@ impl RaftMember {
     }
 
     pub(super) fn leader(&self) -> Option<NodeId> {
-        self.raft.metrics().borrow().current_leader
+        self.raft.server_metrics().borrow().current_leader
     }
 
     pub(super) fn is_leader(&self) -> bool {
@@ -615,14 +615,19 @@ impl PeerHandler for RaftMember {
 /// Keeps the engine's header term in step with Raft and, when this member
 /// becomes leader, gives every lease a full TTL (etcd's lessor promote).
 async fn follow_metrics(member: Weak<RaftMember>) {
-    let Some(mut metrics) = member.upgrade().map(|m| m.raft.metrics()) else {
+    // The server metrics change with the vote, state, leader and
+    // membership only (the full metrics change with every entry).
+    let Some(mut metrics) = member.upgrade().map(|m| m.raft.server_metrics()) else {
         return;
     };
     let mut leading_term = None;
     loop {
         let (term, leading) = {
             let m = metrics.borrow_and_update();
-            (m.current_term, m.state == ServerState::Leader)
+            (
+                m.vote.leader_id().get_term(),
+                m.state == ServerState::Leader,
+            )
         };
         let Some(member) = member.upgrade() else {
             return;
