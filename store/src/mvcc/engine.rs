@@ -169,7 +169,6 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::Release);
         let _ = self.writer.submit(WriteCmd::Shutdown);
-        self.writer.wake();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for thread in &threads {
             thread.thread().unpark();

@@ -4,8 +4,9 @@
 //!
 //! - One writer ([`writer`]) owns every change: its thread, or on a
 //!   standalone engine a request that finds it idle ([`writer_handle`]).
-//!   It drains its queue into a commit group, applies the requests in order (each request that
-//!   changes keys is one revision; its changes get sub revisions 0, 1, ...),
+//!   It drains its queue into a commit group, applies the requests in
+//!   order (each request that changes keys is one revision; its changes
+//!   get sub revisions 0, 1, ...),
 //!   writes the group durably (one journal record, or a RocksDB batch
 //!   under a Raft log that already holds the entry), and only then
 //!   publishes it: the key index, the revision, the lessor, the event log,

@@ -114,7 +114,7 @@ pub struct Writer {
     /// Dropped with the writer, which ends every watch.
     published_tx: watch::Sender<i64>,
     ids: LeaseIdGen,
-    /// A request taken from the queue that must start the next group.
+    /// A request already taken from the queue, to start the next group.
     carry: Option<WriteCmd>,
     /// [`WriteCmd::Shutdown`] was taken, or every sender is gone.
     stopped: bool,

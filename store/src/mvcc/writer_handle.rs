@@ -5,7 +5,7 @@
 //! On a standalone engine (its own journal, no Raft log) a request whose
 //! sender finds the writer idle is committed at once on the sender's own
 //! thread: a lone write then costs no thread hand-off at all (two wake-ups,
-//! about 40 us each on the benchmark machine, against a ~90 us sync).
+//! ~35 us together on the benchmark machine, next to a ~90 us sync).
 //! Otherwise the sender rings the writer thread, which takes the mutex
 //! after the current holder and commits everything that waits, in one
 //! group per sync: under load the thread does the group commit as before.
@@ -106,11 +106,6 @@ impl WriterHandle {
                 return;
             }
         }
-        self.thread.unpark();
-    }
-
-    /// Wakes the writer thread (to see a shutdown).
-    pub fn wake(&self) {
         self.thread.unpark();
     }
 }
