@@ -22,6 +22,7 @@ pub mod kv;
 pub mod mvcc;
 pub mod raft;
 pub mod remote;
+mod sync;
 
 pub use error::{GrpcCode, StoreError};
 pub use kv::*;

@@ -4,9 +4,9 @@
 //!
 //! Why not RocksDB's own WAL: RocksDB appends to a growing file, so every
 //! sync also commits the file's new size through the file system journal.
-//! On this project's ext4 test machine that costs about twice a sync of
-//! data written into already allocated, already written blocks (~150 µs
-//! against ~80 µs), and with one client the store does one sync per write.
+//! On this project's ext4 test machine that costs more than a sync of data
+//! written into already allocated, already written blocks (~130-160 µs
+//! against ~90 µs), and with one client the store does one sync per write.
 //! (etcd preallocates its WAL with `fallocate`, in between at ~120 µs.)
 //!
 //! Contract: [`Journal::lock`] gives the writer the next sequence number
@@ -32,6 +32,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use crate::sync::lock;
 use segment::segment_path;
 
 #[derive(Debug, thiserror::Error)]
@@ -361,10 +362,6 @@ impl Writer {
             failed: None,
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn file_len(file: &File, path: &Path) -> Result<u64, JournalError> {

@@ -19,8 +19,7 @@ use crate::kv::{
     RangeResponse, ResponseHeader, StatusResponse, TxnRequest, TxnResponse, Watch, WatchRequest,
 };
 
-use super::backend::Durability;
-use super::backend::{Backend, CF_HISTORY, CF_LEASE, CF_META, META_TERM};
+use super::backend::{Backend, CF_HISTORY, CF_LEASE, CF_META, Durability, META_TERM};
 use super::checks;
 use super::eventlog::EventLog;
 use super::options::EngineOptions;

@@ -145,31 +145,32 @@ impl Writer {
     /// were committed; answers whether requests may still be waiting.
     pub fn drain(&mut self, max_groups: usize) -> bool {
         for _ in 0..max_groups {
-            if self.stopped {
-                return false;
+            match self.next_waiting() {
+                Some(first) => self.group(first),
+                None => return false,
             }
-            let first = match self.carry.take() {
-                Some(cmd) => cmd,
-                None => match self.rx.try_recv() {
-                    Ok(cmd) => cmd,
-                    Err(TryRecvError::Empty) => return false,
-                    Err(TryRecvError::Disconnected) => {
-                        self.stopped = true;
-                        return false;
-                    }
-                },
-            };
-            self.group(first);
         }
         // Whether another request waits (kept to start the next group).
-        if self.carry.is_none() && !self.stopped {
-            match self.rx.try_recv() {
-                Ok(cmd) => self.carry = Some(cmd),
-                Err(TryRecvError::Empty) => return false,
-                Err(TryRecvError::Disconnected) => self.stopped = true,
+        self.carry = self.next_waiting();
+        self.carry.is_some()
+    }
+
+    /// The next request to commit, without waiting (`None` once stopped).
+    fn next_waiting(&mut self) -> Option<WriteCmd> {
+        if self.stopped {
+            return None;
+        }
+        if let Some(cmd) = self.carry.take() {
+            return Some(cmd);
+        }
+        match self.rx.try_recv() {
+            Ok(cmd) => Some(cmd),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => {
+                self.stopped = true;
+                None
             }
         }
-        !self.stopped
     }
 
     /// Applies `first` and the requests waiting behind it that may join it,

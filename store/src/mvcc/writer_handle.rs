@@ -18,12 +18,13 @@
 //! them, and single requests (a snapshot install) go to the thread.
 
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::thread::{JoinHandle, Thread};
 
 use tokio::sync::watch;
 
 use crate::error::StoreError;
+use crate::sync::lock;
 
 use super::shared::Shared;
 use super::writer::{WriteCmd, Writer};
@@ -108,10 +109,6 @@ impl WriterHandle {
         }
         self.thread.unpark();
     }
-}
-
-fn lock(writer: &Mutex<Writer>) -> MutexGuard<'_, Writer> {
-    writer.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The writer thread: each time it is rung it commits everything waiting.

@@ -44,20 +44,18 @@ fn serializable(req: &TxnRequest) -> bool {
 
 impl RaftMember {
     fn header(&self) -> ResponseHeader {
-        let mut header = ResponseHeader {
+        ResponseHeader {
             cluster_id: self.engine.cluster_id(),
             member_id: self.engine.member_id(),
             revision: self.engine.current_revision(),
-            raft_term: 0,
-        };
-        header.raft_term = self
-            .raft
-            .server_metrics()
-            .borrow()
-            .vote
-            .leader_id()
-            .get_term();
-        header
+            raft_term: self
+                .raft
+                .server_metrics()
+                .borrow()
+                .vote
+                .leader_id()
+                .get_term(),
+        }
     }
 }
 

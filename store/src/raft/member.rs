@@ -216,7 +216,7 @@ impl RaftMember {
                 let wait = config.election_timeout * 3;
                 bootstrap = Some(tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
-                    let no_leader = raft.metrics().borrow().current_leader.is_none();
+                    let no_leader = raft.server_metrics().borrow().current_leader.is_none();
                     if no_leader && !raft.is_initialized().await.unwrap_or(true) {
                         tracing::info!("no leader after {wait:?}: starting an election");
                         initialize(&raft, nodes).await;
